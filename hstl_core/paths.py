@@ -17,3 +17,23 @@ OUTPUT_ROOT = REPO_ROOT / "output"
 
 CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
 """YAML configs shipped as package data."""
+
+
+def resolve_data_path(path: str) -> Path:
+    """Find a dataset root or partition file named in a config.
+
+    OpenGait resolves relative paths against the working directory; notebooks run
+    from ``notebooks/`` and the official configs name ``./misc/partitions/...``. So a
+    relative path is tried, in order, against the working directory, the repository
+    root, and (for a partition file) ``data/partitions/`` by file name. The first that
+    exists wins; if none does, the working-directory reading is returned so the
+    caller's error names the path the user wrote.
+    """
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    tries = [Path.cwd() / candidate, REPO_ROOT / candidate, DATA_ROOT / "partitions" / candidate.name]
+    for option in tries:
+        if option.exists():
+            return option.resolve()
+    return tries[0]
