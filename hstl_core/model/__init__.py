@@ -1,0 +1,36 @@
+"""The HSTL model (ICCV 2023) and its tools.
+
+* ``build_model(model_cfg)`` - ``HSTL`` / ``HSTL_OU`` / ``HSTL_Gait3D`` from OpenGait's
+  ``model_cfg`` (``model``, ``channels``, ``class_num``, ``input_height``).
+* ``load_checkpoint(model, path, strict=True)`` / ``save_checkpoint`` - OpenGait
+  checkpoint dicts, state-dict keys as in the official code.
+* ``summary(model, input_shape)`` - parameters and FLOPs per module.
+* ``record_intermediates(model)`` - every intermediate tensor of a forward, by name
+  (also ``model(sils, return_intermediates=True)``).
+"""
+from hstl_core.model.build import MODELS, build_model
+from hstl_core.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hstl_core.model.hstl import ASTP, FTA, HSTL, ARMEConv, FTABlock, HSTL_Gait3D, HSTL_OU
+from hstl_core.model.intermediates import record_intermediates
+from hstl_core.model.layers import GeMHPP, SeparateFCs
+from hstl_core.model.summary import ModelSummary, summary
+
+__all__ = [
+    "ARMEConv",
+    "ASTP",
+    "CheckpointError",
+    "FTA",
+    "FTABlock",
+    "GeMHPP",
+    "HSTL",
+    "HSTL_Gait3D",
+    "HSTL_OU",
+    "MODELS",
+    "ModelSummary",
+    "SeparateFCs",
+    "build_model",
+    "load_checkpoint",
+    "record_intermediates",
+    "save_checkpoint",
+    "summary",
+]
