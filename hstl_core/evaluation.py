@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
@@ -111,6 +112,12 @@ def _check_inputs(embeddings: ArrayLike, labels, types, views) -> tuple[np.ndarr
     return _as_strings(labels, "labels", n), _as_strings(types, "types", n), _as_strings(views, "views", n)
 
 
+def _take(embeddings: ArrayLike, index: np.ndarray) -> ArrayLike:
+    if isinstance(embeddings, torch.Tensor):
+        return embeddings[torch.as_tensor(index, dtype=torch.long, device=embeddings.device)]
+    return np.asarray(embeddings)[index]
+
+
 def _rank1(dist: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
     """Whether each probe's nearest gallery item has its label: bool ``[N]`` (False if the gallery is empty)."""
     if dist.shape[1] == 0:
@@ -159,7 +166,7 @@ def _single_view_gallery(
                 hits = _rank1(dist[np.ix_(kept, cols)], p_lab[kept], g_lab[cols])
                 grid[i, j] = round(float(hits.mean()) * 100, 2)
         off_diagonal = np.where(np.eye(num_views, dtype=bool), np.nan, grid)
-        per_view = [_nanmean(row) for row in off_diagonal] if num_views > 1 else [math.nan] * num_views
+        per_view = [_nanmean(row) for row in off_diagonal]
         result[condition] = {
             "per_view": per_view,
             "mean": _nanmean(np.asarray(per_view)),
@@ -168,12 +175,6 @@ def _single_view_gallery(
         }
     result["views"] = view_list
     return result
-
-
-def _take(embeddings: ArrayLike, index: np.ndarray) -> ArrayLike:
-    if isinstance(embeddings, torch.Tensor):
-        return embeddings[torch.as_tensor(index, dtype=torch.long, device=embeddings.device)]
-    return np.asarray(embeddings)[index]
 
 
 def _cross_view_gallery(
@@ -380,7 +381,7 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def save_results(result: dict[str, Any], path: str) -> None:
+def save_results(result: dict[str, Any], path: str | os.PathLike) -> None:
     """Write ``result`` as indented JSON to ``path`` atomically (NaN written as ``null``)."""
     atomic_write_text(path, json.dumps(_json_ready(result), indent=2, allow_nan=False) + "\n")
 
