@@ -1,0 +1,85 @@
+"""Inference over the test set and the dataset's protocol (spec G.1).
+
+Each rank embeds its share of the test sequences (whole sequences, several packed
+in one batch with their lengths ``seqL``), the features are gathered on every rank,
+and rank 0 runs the evaluation function named by ``evaluator_cfg.eval_func``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hstl_core.data.sampling import build_loader
+from hstl_core.engine.distributed import DistInfo, all_gather_objects
+from hstl_core.evaluation import evaluate, format_casia_b_table
+from hstl_core.paths import resolve_data_path
+
+log = logging.getLogger("hstl")
+
+
+@torch.no_grad()
+def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dict[str, Any]:
+    """Embed the whole test set; every rank returns all of it, in dataset order.
+
+    Returns ``{"embeddings": float32 [N, parts, c], "labels", "types", "views": N strings}``.
+    """
+    engine = cfg["evaluator_cfg"]
+    loader = build_loader(cfg["data_cfg"], engine, train=False, rank=info.rank, world_size=info.world_size)
+    was_training = model.training
+    model.eval()
+    mine: dict[int, tuple[np.ndarray, str, str, str]] = {}
+    autocast = torch.autocast("cuda", dtype=torch.float16, enabled=info.device.type == "cuda" and engine.get("enable_float16", False))
+    for batch in tqdm(loader, desc="embed", disable=not info.is_main, leave=False):
+        seq_len = batch["seqL"].to(info.device) if batch["seqL"] is not None else None
+        with autocast:
+            embeddings = model(batch["sils"].to(info.device), seqL=seq_len)["embeddings"]
+        embeddings = embeddings.float().cpu().numpy()
+        for row, index in enumerate(batch["indices"]):
+            mine[int(index)] = (embeddings[row], batch["ids"][row], batch["types"][row], batch["views"][row])
+    model.train(was_training)
+    merged: dict[int, tuple[np.ndarray, str, str, str]] = {}
+    for part in all_gather_objects(mine, info):
+        merged.update(part)
+    order = sorted(merged)
+    return {
+        "embeddings": np.stack([merged[i][0] for i in order]).astype(np.float32),
+        "labels": [merged[i][1] for i in order],
+        "types": [merged[i][2] for i in order],
+        "views": [merged[i][3] for i in order],
+    }
+
+
+def evaluate_model(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dict[str, Any] | None:
+    """Embed the test set and run the protocol; the result on rank 0, None elsewhere.
+
+    The result is the protocol's dict plus ``"summary"``: one headline number per
+    probe set (CASIA-B / SynGait: NM, BG, CL rank-1 with identical views excluded).
+    """
+    features = extract_embeddings(cfg, model, info)
+    if not info.is_main:
+        return None
+    engine, data = cfg["evaluator_cfg"], cfg["data_cfg"]
+    dataset_name = data.get("test_dataset_name", data["dataset_name"])
+    extra: dict[str, Any] = {}
+    eval_func = engine.get("eval_func", "identification")
+    if eval_func in ("evaluate_Gait3D", "evaluation_Gait3D"):
+        partition = json.loads(resolve_data_path(data["dataset_partition"]).read_text())
+        extra["probe_set"] = set(partition["PROBE_SET"])
+    else:
+        extra["cross_view_gallery"] = engine.get("cross_view_gallery", False)
+        extra["remove_no_gallery"] = data.get("remove_no_gallery", False)
+    result = evaluate(
+        eval_func, dataset_name, features["embeddings"], features["labels"], features["types"], features["views"],
+        metric=engine.get("metric", "euc"), **extra,
+    )
+    result["summary"] = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "mean" in v}
+    if "NM" in result and "per_view" in result["NM"]:
+        log.info("rank-1 accuracy (%%), identical views excluded:\n%s", format_casia_b_table(result))
+    else:
+        log.info("test results: %s", {k: v for k, v in result.items() if not isinstance(v, (dict, list))})
+    return result
