@@ -1,13 +1,14 @@
 """HSTL: Hierarchical Spatio-Temporal Representation Learning (Wang et al., ICCV 2023).
 
-Components, named as in the paper (Sec. 3):
+Components, named as in the paper's method section (Sec. 3; subsection numbers are
+not cited here because we could not check them against the published PDF):
 
 * ``ARMEConv`` - adaptive region-based motion extractor: separate 3D convs on
-  horizontal regions (Sec. 3.2).
+  horizontal regions.
 * ``FTA`` / ``FTABlock`` - frame-level temporal aggregation: two temporal max-pool
-  branches fused by learned softmax weights, per region (Sec. 3.3).
+  branches fused by learned softmax weights, per region.
 * ``ASTP`` - adaptive spatio-temporal pooling: temporal max, optional 1x1
-  projection, GeM per region (Sec. 3.4).
+  projection, GeM per region.
 * ``HSTL`` (CASIA-B), ``HSTL_OU`` (OU-MVLP), ``HSTL_Gait3D`` (Gait3D).
 
 Tensor names: ``n`` batch, ``c`` channels, ``s`` frames, ``h`` x ``w`` map, ``p`` parts.
@@ -38,7 +39,7 @@ PAPER_HEIGHT = 64
 
 
 class ARMEConv(nn.Module):
-    """One ARME convolution layer (paper Sec. 3.2, Eq. 1-2).
+    """One ARME convolution layer (paper Sec. 3, adaptive region-based motion extractor).
 
     The map is cut along height into regions of ``splits`` rows; each region gets
     its own 3 x 3 x 3 convolution (``conv3d.{i}``) with its own zero padding, so no
@@ -58,7 +59,7 @@ class ARMEConv(nn.Module):
 
 
 class FTA(nn.Module):
-    """Frame-level temporal aggregation for one region (paper Sec. 3.3, Eq. 3-5).
+    """Frame-level temporal aggregation for one region (paper Sec. 3, FTA).
 
     Two temporal max pools, ``FP_3`` (kernel 3, stride 3) and ``FP_5`` (kernel 5,
     stride 3, padding 1), both give T' = floor((T - 3) / 3) + 1 frames. Their sum is
@@ -107,7 +108,7 @@ class FTABlock(nn.Module):
 
 
 class ASTP(nn.Module):
-    """Adaptive spatio-temporal pooling (paper Sec. 3.4, Eq. 6).
+    """Adaptive spatio-temporal pooling (paper Sec. 3, ASTP).
 
     Temporal max, then (if ``project``) a 1x1 conv ``proj`` to ``out_channels``
     without activation, then one GeM (``hpp.{i}``, its own p) over each whole
@@ -159,7 +160,7 @@ def init_parameters(model: nn.Module) -> None:
 
 
 class HSTL(nn.Module):
-    """HSTL for CASIA-B (``HSTL-CB.py``): channels ``[c0, c1, c2]``, paper Fig. 2.
+    """HSTL for CASIA-B (``HSTL-CB.py``): channels ``[c0, c1, c2]``, the paper's framework figure.
 
     Levels: ``arme1`` (1 -> c0) | ``arme2`` on 2 regions [40, 24] (c0 -> c0 -> c1) |
     ``fta`` per region (T -> T') | ``arme3`` on 4 regions [8, 32, 16, 8]

@@ -23,7 +23,7 @@ def frame_mask(mask: torch.Tensor) -> torch.Tensor:
 
 
 class BasicConv3d(nn.Module):
-    """3D convolution without bias (paper Sec. 3.2, the ARME building block).
+    """3D convolution without bias (the building block of ARME, paper Sec. 3).
 
     Input ``[n, c_in, s, h, w]``, output ``[n, c_out, s, h, w]`` with the default
     3 x 3 x 3 kernel, stride 1, padding 1. The weight is ``conv3d.weight``.
@@ -38,7 +38,7 @@ class BasicConv3d(nn.Module):
 
 
 class BasicConv2d(nn.Module):
-    """1 x 1 2D convolution without bias: the ASTP projection (paper Sec. 3.4).
+    """1 x 1 2D convolution without bias: the ASTP projection (paper Sec. 3).
 
     Input ``[n, c_in, h, w]``, output ``[n, c_out, h, w]``. The weight is ``conv.weight``.
     """
@@ -52,7 +52,7 @@ class BasicConv2d(nn.Module):
 
 
 class TemporalMax(nn.Module):
-    """Max over time (the paper's temporal pooling before spatial pooling, Sec. 3.4).
+    """Max over time (the temporal pooling inside ASTP and before HPP, paper Sec. 3).
 
     Input ``[n, c, s, h, w]`` and an optional frame mask ``[n, s]``; output
     ``[n, c, h, w]``. Padded frames are set to minus infinity first, so they never win.
@@ -81,7 +81,7 @@ class MaskedSequential(nn.Sequential):
 
 
 class GeMHPP(nn.Module):
-    """Generalised-mean horizontal pyramid pooling (paper Sec. 3.4, Eq. for GeM).
+    """Generalised-mean horizontal pyramid pooling (GeM, used by ASTP and HPP; paper Sec. 3).
 
     .. math:: \\mathrm{GeM}(X) = \\Big(\\frac{1}{|X|}\\sum_{x \\in X} \\max(x, \\epsilon)^p\\Big)^{1/p}
 
