@@ -1,0 +1,129 @@
+"""The sequence index over OpenGait's layout ``root/<id>/<type>/<view>/<file>``.
+
+One item is one sequence: ``(uint8 [T, h, w], id, type, view)``. The subjects are
+those of the partition's split that exist on disk, in sorted order; inside a subject,
+types and views are sorted (the order OpenGait indexes them in).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch.utils.data
+
+from hstl_core import paths
+from hstl_core.data.io import ARRAY_SUFFIXES, load_sequence, sequence_length
+from hstl_core.data.partitions import load_partition
+
+
+def _resolve(path: str | os.PathLike) -> Path:
+    """A path as given, or relative to the repository root when it does not exist here."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and (paths.REPO_ROOT / path).exists():
+        return paths.REPO_ROOT / path
+    return path
+
+
+class GaitDataset(torch.utils.data.Dataset):
+    """Index of the sequences of one split.
+
+    Attributes (one entry per sequence, same order): ``label_list`` (subject ids),
+    ``types_list``, ``views_list``, ``seq_paths`` (the array file), ``frame_counts``;
+    plus ``label_set`` (sorted unique ids) and ``indices_dict`` (id -> indices).
+    ``data_in_use`` (OpenGait's key) picks which of the sorted files of a view
+    folder is the sequence, as booleans; exactly one must be picked.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        partition_path: str | os.PathLike,
+        split: str = "train",
+        cache: bool = False,
+        data_in_use: list[bool] | None = None,
+    ):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        self.root = _resolve(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset root {self.root} does not exist (run ensure_syngait or preprocess first)")
+        partition = load_partition(_resolve(partition_path))
+        wanted = partition["TRAIN_SET" if split == "train" else "TEST_SET"]
+        present = sorted(sid for sid in wanted if (self.root / sid).is_dir())
+        if not present:
+            raise ValueError(f"{self.root}: none of the {len(wanted)} {split} ids of {partition_path} is a folder here")
+        self.label_list: list[str] = []
+        self.types_list: list[str] = []
+        self.views_list: list[str] = []
+        self.seq_paths: list[Path] = []
+        for sid in present:
+            for type_dir in self._subfolders(self.root / sid, "<id>/<type-seq>/"):
+                for view_dir in self._subfolders(type_dir, "<id>/<type-seq>/<view>/"):
+                    files = self._sequence_files(view_dir, data_in_use)
+                    if files is None:
+                        continue
+                    self.label_list.append(sid)
+                    self.types_list.append(type_dir.name)
+                    self.views_list.append(view_dir.name)
+                    self.seq_paths.append(files)
+        self.frame_counts = [sequence_length(p) for p in self.seq_paths]
+        self.label_set = sorted(set(self.label_list))
+        self.indices_dict = {sid: [] for sid in self.label_set}
+        for i, sid in enumerate(self.label_list):
+            self.indices_dict[sid].append(i)
+        self._cache = [load_sequence(p) for p in self.seq_paths] if cache else None
+
+    @staticmethod
+    def _subfolders(folder: Path, expected: str) -> list[Path]:
+        entries = sorted(folder.iterdir())
+        stray = [e for e in entries if not e.is_dir()]
+        if stray:
+            raise ValueError(f"{folder}: holds the file {stray[0].name!r} where the layout expects folders {expected}")
+        return entries
+
+    @staticmethod
+    def _sequence_files(view_dir: Path, data_in_use: list[bool] | None) -> Path | None:
+        entries = sorted(view_dir.iterdir())
+        bad = [e for e in entries if e.is_dir() or e.suffix.lower() not in ARRAY_SUFFIXES]
+        if bad:
+            raise ValueError(f"{view_dir}: {bad[0].name!r} does not fit the layout (expected {ARRAY_SUFFIXES} files only)")
+        if not entries:
+            return None
+        if data_in_use is not None:
+            if len(data_in_use) != len(entries):
+                raise ValueError(f"{view_dir}: data_in_use has {len(data_in_use)} flags for {len(entries)} files")
+            entries = [e for e, use in zip(entries, data_in_use) if use]
+        if len(entries) != 1:
+            raise ValueError(f"{view_dir}: expected one sequence file in use, found {[e.name for e in entries]}")
+        return entries[0]
+
+    @classmethod
+    def from_data_cfg(cls, data_cfg: dict, train: bool) -> "GaitDataset":
+        """Build from OpenGait's ``data_cfg`` (``dataset_root``, ``dataset_partition``,
+        ``cache``, ``data_in_use``; ``remove_no_gallery`` belongs to the evaluation)."""
+        for key in ("dataset_root", "dataset_partition"):
+            if key not in data_cfg:
+                raise KeyError(f"data_cfg needs {key!r}")
+        return cls(
+            data_cfg["dataset_root"],
+            data_cfg["dataset_partition"],
+            "train" if train else "test",
+            cache=bool(data_cfg.get("cache", False)),
+            data_in_use=data_cfg.get("data_in_use"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.seq_paths)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str, str, str]:
+        """``(uint8 [T, h, w], id, type, view)`` of sequence ``index``."""
+        sils = self._cache[index] if self._cache is not None else load_sequence(self.seq_paths[index])
+        return sils, self.label_list[index], self.types_list[index], self.views_list[index]
+
+    def table(self) -> list[dict]:
+        """One dict per sequence (id, type, view, frames, path), for a quick look."""
+        return [
+            {"id": s, "type": t, "view": v, "frames": n, "path": str(p)}
+            for s, t, v, n, p in zip(self.label_list, self.types_list, self.views_list, self.frame_counts, self.seq_paths)
+        ]
