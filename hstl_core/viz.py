@@ -41,9 +41,9 @@ def draw_regions(ax: plt.Axes, silhouette: np.ndarray, splits: Sequence[int], co
     height, width = silhouette.shape
     ax.imshow(silhouette, cmap="gray", vmin=0, vmax=float(silhouette.max()) or 1.0)
     top = 0
-    for rows in splits:
-        ax.add_patch(Rectangle((-0.5, top - 0.5), width, rows, fill=True, facecolor=color, alpha=0.18,
-                               edgecolor=color, linewidth=2.5))
+    for index, rows in enumerate(splits):
+        ax.add_patch(Rectangle((-0.5, top - 0.5), width, rows, facecolor=color, alpha=0.35 if index % 2 else 0.1))
+        ax.axhline(top - 0.5, color=color, linewidth=2.5)
         top += rows
     ax.set_title(title, fontsize=12)
     ax.set_xticks([])

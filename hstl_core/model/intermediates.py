@@ -52,22 +52,28 @@ def _recorded_name(name: str) -> str | None:
 
 
 @contextlib.contextmanager
-def record_intermediates(model: nn.Module) -> Iterator[OrderedDict[str, torch.Tensor]]:
+def record_intermediates(model: nn.Module, detach: bool = True) -> Iterator[OrderedDict[str, torch.Tensor]]:
     """Within the ``with`` block, every forward of ``model`` fills the yielded dict.
 
-    The hooks are removed on exit, also after an exception.
+    ``detach=False`` keeps the tensors in the autograd graph (e.g. to take gradients
+    of an intermediate with respect to the input). The hooks are removed on exit,
+    also after an exception.
     """
+
+    def keep_tensor(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.detach() if detach else tensor
+
     recorded: OrderedDict[str, torch.Tensor] = OrderedDict()
     handles = []
 
     def keep(key: str):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            recorded[key] = output.detach()
+            recorded[key] = keep_tensor(output)
 
         return hook
 
     def keep_parts(_module: nn.Module, inputs: tuple) -> None:
-        recorded["parts"] = inputs[0].detach()
+        recorded["parts"] = keep_tensor(inputs[0])
 
     try:
         for name, module in model.named_modules():
