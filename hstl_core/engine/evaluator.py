@@ -24,7 +24,10 @@ log = logging.getLogger("hstl")
 
 @torch.no_grad()
 def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dict[str, Any]:
-    """Embed the whole test set; every rank returns all of it, in dataset order.
+    """Embed the whole test set; every rank returns all of it, sorted by (id, type, view).
+
+    A sequence is identified by its (id, type, view) folder, so the copies that the
+    inference sampler adds to even out the ranks' shares are counted once.
 
     Returns ``{"embeddings": float32 [N, parts, c], "labels", "types", "views": N strings}``.
     """
@@ -32,25 +35,25 @@ def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dic
     loader = build_loader(cfg["data_cfg"], engine, train=False, rank=info.rank, world_size=info.world_size)
     was_training = model.training
     model.eval()
-    mine: dict[int, tuple[np.ndarray, str, str, str]] = {}
+    mine: dict[tuple[str, str, str], np.ndarray] = {}
     autocast = torch.autocast("cuda", dtype=torch.float16, enabled=info.device.type == "cuda" and engine.get("enable_float16", False))
     for batch in tqdm(loader, desc="embed", disable=not info.is_main, leave=False):
         seq_len = batch["seqL"].to(info.device) if batch["seqL"] is not None else None
         with autocast:
             embeddings = model(batch["sils"].to(info.device), seqL=seq_len)["embeddings"]
         embeddings = embeddings.float().cpu().numpy()
-        for row, index in enumerate(batch["indices"]):
-            mine[int(index)] = (embeddings[row], batch["ids"][row], batch["types"][row], batch["views"][row])
+        for row, key in enumerate(zip(batch["ids"], batch["types"], batch["views"])):
+            mine[key] = embeddings[row]
     model.train(was_training)
-    merged: dict[int, tuple[np.ndarray, str, str, str]] = {}
+    merged: dict[tuple[str, str, str], np.ndarray] = {}
     for part in all_gather_objects(mine, info):
         merged.update(part)
-    order = sorted(merged)
+    keys = sorted(merged)
     return {
-        "embeddings": np.stack([merged[i][0] for i in order]).astype(np.float32),
-        "labels": [merged[i][1] for i in order],
-        "types": [merged[i][2] for i in order],
-        "views": [merged[i][3] for i in order],
+        "embeddings": np.stack([merged[k] for k in keys]).astype(np.float32),
+        "labels": [k[0] for k in keys],
+        "types": [k[1] for k in keys],
+        "views": [k[2] for k in keys],
     }
 
 

@@ -14,7 +14,6 @@ from hstl_core.engine.evaluator import evaluate_model
 from hstl_core.engine.trainer import Trainer
 from hstl_core.evaluation import save_results
 from hstl_core.model import build_model
-from hstl_core.seed import seed_everything
 
 log = logging.getLogger("hstl")
 
@@ -49,7 +48,6 @@ def run(
     info = init_distributed()
     folder = run_dir(cfg, phase, output_root)
     setup_logging(info, folder, log_to_file)
-    seed_everything(cfg["trainer_cfg"].get("seed", 0))
     try:
         result = _train(cfg, info, output_root) if phase == "train" else _test(cfg, info, output_root)
         if info.is_main:
@@ -68,6 +66,7 @@ def _train(cfg: dict, info: DistInfo, output_root: str | Path) -> dict[str, Any]
         "scalars": outcome["scalars"],
         "checkpoint": str(checkpoint) if checkpoint else None,
         "tests": {str(k): v["summary"] for k, v in outcome["tests"].items() if v},
+        "rank_weight_digests": outcome["rank_weight_digests"],
         "world_size": info.world_size,
         "backend": info.backend,
     }

@@ -15,6 +15,7 @@ Differences from the original engine, on purpose:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from contextlib import nullcontext
@@ -28,10 +29,11 @@ from tqdm.auto import tqdm
 
 from hstl_core.data.sampling import build_loader
 from hstl_core.engine.checkpoints import checkpoint_path, restore, run_dir, save_checkpoint
-from hstl_core.engine.distributed import DistInfo
+from hstl_core.engine.distributed import DistInfo, all_gather_objects
 from hstl_core.engine.evaluator import evaluate_model
 from hstl_core.losses import LossAggregator
 from hstl_core.model import build_model
+from hstl_core.seed import seed_everything
 
 log = logging.getLogger("hstl")
 
@@ -58,6 +60,20 @@ def autocast_for(device: torch.device, trainer_cfg: dict) -> Any:
     return nullcontext()
 
 
+def weight_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every learned parameter: equal digests mean identical weights.
+
+    Buffers are left out: without SyncBN (CPU), each rank's BatchNorm running
+    statistics follow its own last batch until DDP broadcasts rank 0's at the next
+    forward; checkpoints hold rank 0's.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 class Trainer:
     """Everything one training process needs, built from a merged config."""
 
@@ -67,6 +83,7 @@ class Trainer:
         self.output_root = Path(output_root)
         self.engine = cfg["trainer_cfg"]
         self.run_dir = run_dir(cfg, "train", output_root)
+        seed_everything(self.engine.get("seed", 0))
         model = build_model(cfg["model_cfg"]).to(info.device)
         use_sync_bn = info.distributed and self.engine.get("sync_BN", False) and info.device.type == "cuda"
         if use_sync_bn:
@@ -148,7 +165,14 @@ class Trainer:
         bar.close()
         if self.writer is not None:
             self.writer.close()
-        return {"iteration": self.iteration, "scalars": last_scalars, "checkpoint": last_checkpoint, "tests": tests}
+        digests = all_gather_objects(weight_digest(self.model), self.info)
+        if self.info.is_main:
+            agree = "identical" if len(set(digests)) == 1 else "DIFFERENT"
+            log.info("weights after training: %s on %d rank(s) (sha256 %s)", agree, len(digests), digests[0][:12])
+        return {
+            "iteration": self.iteration, "scalars": last_scalars, "checkpoint": last_checkpoint,
+            "tests": tests, "rank_weight_digests": digests,
+        }
 
     def save(self) -> Path:
         """Rank 0 writes the checkpoint atomically; every rank gets its path."""
