@@ -74,3 +74,14 @@ def test_unknown_names_are_refused():
         generate_sequence(1, "nm-01", "091", "small")
     with pytest.raises(ValueError, match="preset"):
         generate_sequence(1, "nm-01", "090", "nope")
+
+
+def test_syngait_set_is_recognised_as_complete(tmp_path):
+    import json
+
+    from hstl_core.data import syngait
+
+    assert not syngait.is_complete(tmp_path, "small", 32, 0)
+    (tmp_path / syngait.MANIFEST).write_text(json.dumps(syngait._manifest("small", 32, 0) | {"sequences": 1}))
+    assert syngait.is_complete(tmp_path, "small", 32, 0)
+    assert not syngait.is_complete(tmp_path, "small", 64, 0)

@@ -47,7 +47,9 @@ def _make_subject_condition(args: tuple) -> tuple[int, int, int]:
 
 
 def _manifest(preset: str, img_size: int, seed: int) -> dict:
-    return {"preset": preset, "knobs": preset_dict(preset), "img_size": img_size, "seed": seed}
+    """The settings a set was made with, as they read back from JSON."""
+    settings = {"preset": preset, "knobs": preset_dict(preset), "img_size": img_size, "seed": seed}
+    return json.loads(json.dumps(settings))
 
 
 def is_complete(root: Path, preset: str, img_size: int, seed: int) -> bool:
