@@ -280,15 +280,15 @@ def pose_solids(
             solids["coat"].append(ball(hem, 0.045 * h * th + coat * 1.5, 0.045 * h * th + coat, 0.01 * h))
 
     if condition == "bg":
-        size = outfit.bag_size * strength
+        size = 1.35 * outfit.bag_size * strength
         side = outfit.bag_side
         if outfit.bag == "backpack":
             back = neck_base - up * 0.17 * h - np.array([0.08 * h * body.depth + 0.06 * size, 0.0, 0.0])
             solids["bag"] = [ball(back, 0.07 * size, 0.13 * size, 0.17 * size)]
         elif outfit.bag == "shoulder":
             swing = 0.04 * np.sin(cycle + 0.8)
-            centre = pelvis + np.array([swing, side * (body.hip_width / 2 + 0.04 * h + 0.02 * size), 0.02 * h])
-            solids["bag"] = [ball(centre, 0.13 * size, 0.04 * size, 0.11 * size)]
+            centre = pelvis + np.array([swing, side * (body.hip_width / 2 + 0.04 * h + 0.02 * size), 0.0])
+            solids["bag"] = [ball(centre, 0.13 * size, 0.05 * size, 0.11 * size)]
         else:
-            solids["bag"] = [ball(wrists[side] + np.array([0.0, 0.0, -0.1 * size]), 0.12 * size, 0.04 * size, 0.09 * size)]
+            solids["bag"] = [ball(wrists[side] + np.array([0.0, 0.0, -0.1 * size]), 0.12 * size, 0.05 * size, 0.09 * size)]
     return solids
