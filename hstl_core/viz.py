@@ -62,3 +62,24 @@ def show_channel_maps(maps: np.ndarray, title: str, labels: Sequence[str] | None
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_training_curves(history: dict[str, list[tuple[int, float]]], title: str = "training") -> plt.Figure:
+    """Loss and accuracy against iteration, from ``{tag: [(iteration, value), ...]}``.
+
+    Tags as the trainer logs them (``scalar/triplet/loss``, ``scalar/softmax/loss``,
+    ``scalar/softmax/accuracy``, ``scalar/total_loss``); missing tags are skipped.
+    """
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    for tag, label in (("scalar/total_loss", "total"), ("scalar/triplet/loss", "triplet"), ("scalar/softmax/loss", "cross-entropy")):
+        if history.get(tag):
+            steps, values = zip(*history[tag])
+            loss_ax.plot(steps, values, label=label, lw=2)
+    loss_ax.set(title=f"{title}: losses", xlabel="iteration", ylabel="loss")
+    loss_ax.legend()
+    if history.get("scalar/softmax/accuracy"):
+        steps, values = zip(*history["scalar/softmax/accuracy"])
+        acc_ax.plot(steps, [100 * v for v in values], color="#1b9e77", lw=2)
+    acc_ax.set(title=f"{title}: training accuracy (all parts)", xlabel="iteration", ylabel="accuracy (%)", ylim=(0, 100))
+    fig.tight_layout()
+    return fig

@@ -15,7 +15,7 @@ import torch
 
 from hstl_core.model import load_checkpoint, save_checkpoint
 
-__all__ = ["checkpoint_path", "restore", "run_dir", "save_checkpoint"]
+__all__ = ["checkpoint_path", "read_scalars", "restore", "run_dir", "save_checkpoint"]
 
 
 def run_dir(cfg: dict, phase: str = "train", output_root: str | Path = "output") -> Path:
@@ -64,3 +64,12 @@ def restore(
         if scheduler is not None and not engine.get("scheduler_reset", False) and content.get("scheduler"):
             scheduler.load_state_dict(content["scheduler"])
     return start, path
+
+
+def read_scalars(folder: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar TensorBoard holds for a run folder: ``{tag: [(step, value), ...]}``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(Path(folder) / "summary"))
+    accumulator.Reload()
+    return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}

@@ -32,14 +32,17 @@ class DistInfo:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """A process group exists (started by torchrun, even for one process)."""
+        return self.backend is not None
 
 
 def init_distributed() -> DistInfo:
-    """Join the process group torchrun prepared, or describe a single process.
+    """Join the process group torchrun prepared, or describe a plain single process.
 
     Backend: NCCL when CUDA is available (one GPU per process, chosen by
-    ``LOCAL_RANK``, so several nodes work), gloo otherwise.
+    ``LOCAL_RANK``, so several nodes work), gloo otherwise. Under torchrun the group
+    is made even for one process, so a one-GPU run takes the same path (DDP, SyncBN,
+    collectives) as a multi-GPU one.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -48,7 +51,7 @@ def init_distributed() -> DistInfo:
     if cuda:
         torch.cuda.set_device(local_rank)
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    if world_size == 1:
+    if "TORCHELASTIC_RUN_ID" not in os.environ and world_size == 1:
         return DistInfo(0, 1, 0, device, None)
     backend = "nccl" if cuda else "gloo"
     if not dist.is_initialized():

@@ -80,9 +80,9 @@ def evaluate_model(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dict[st
         eval_func, dataset_name, features["embeddings"], features["labels"], features["types"], features["views"],
         metric=engine.get("metric", "euc"), **extra,
     )
-    result["summary"] = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "mean" in v}
     if "NM" in result and "per_view" in result["NM"]:
         log.info("rank-1 accuracy (%%), identical views excluded:\n%s", format_casia_b_table(result))
     else:
         log.info("test results: %s", {k: v for k, v in result.items() if not isinstance(v, (dict, list))})
+    result["summary"] = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "mean" in v}
     return result

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from hstl_core import config as config_module
 from hstl_core.atomic import atomic_write_text
-from hstl_core.engine.checkpoints import run_dir
+from hstl_core.engine.checkpoints import checkpoint_path, run_dir
 from hstl_core.engine.main import RESULT_FILE
 from hstl_core.paths import OUTPUT_ROOT, REPO_ROOT
 
@@ -156,3 +156,15 @@ def _failure_report(log_dir: Path, tail: deque[str]) -> str:
     lines += own[-TAIL_LINES:] if own else list(tail)
     lines.append(f"(all ranks' logs: {log_dir})")
     return "\n".join(lines)
+
+
+def ensure_trained(cfg: dict, nproc: int | None = None, output_root: str | Path = OUTPUT_ROOT) -> Path:
+    """The final checkpoint of ``cfg``'s training run, training it with ``launch`` if missing.
+
+    Notebooks that need a trained model (evaluation) call this, so they run alone
+    too: the checkpoint notebook 09 wrote is reused, otherwise the same run is made.
+    """
+    final = checkpoint_path(cfg, cfg["trainer_cfg"]["total_iter"], "train", output_root)
+    if not final.is_file():
+        launch(cfg, nproc=nproc, phase="train", output_root=output_root, quiet=True)
+    return final

@@ -20,7 +20,7 @@ import logging
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -135,8 +135,12 @@ class Trainer:
         scalars["scalar/learning_rate"] = self.optimizer.param_groups[0]["lr"]
         return scalars
 
-    def train(self) -> dict[str, Any]:
-        """Train until ``total_iter``; return the last logged scalars, checkpoint and tests."""
+    def train(self, on_log: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+        """Train until ``total_iter``; return the last logged scalars, checkpoint and tests.
+
+        ``on_log(iteration, scalars)`` is called at every ``log_iter`` with the scalars
+        averaged since the previous call (a notebook draws its live curves with it).
+        """
         total = self.engine["total_iter"]
         log_iter, save_iter = self.engine["log_iter"], self.engine["save_iter"]
         self.ddp.train()
@@ -157,6 +161,8 @@ class Trainer:
             if self.iteration % log_iter == 0 or self.iteration == total:
                 last_scalars = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
                 self._log(last_scalars, time.perf_counter() - started)
+                if on_log is not None:
+                    on_log(self.iteration, last_scalars)
                 window, started = [], time.perf_counter()
             if self.iteration % save_iter == 0 or self.iteration == total:
                 last_checkpoint = self.save()
