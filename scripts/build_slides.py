@@ -9,6 +9,9 @@ figure or a printed output by the tag of the notebook cell that made it::
     {{output 10_evaluation syngait-table}}   the text the tagged cell printed
 
 Slides are separated by a line ``---``; a line ``Note:`` starts the speaker notes.
+Two columns: ``<div class="cols"><div>`` ... ``</div><div>`` ... ``</div></div>``, each
+tag on its own line with blank lines around the markdown between them; inside
+``<div class="short">`` ... ``</div>`` figures are lower, leaving room for an output below.
 The deck is one HTML file with the figures embedded, next to a copy of reveal.js
 (installed from the npm registry by ``make slides``), so it opens offline.
 
@@ -44,12 +47,16 @@ PAGE = """<!DOCTYPE html>
 <link rel="stylesheet" href="reveal/theme/white.css">
 <style>
 .reveal {{ font-size: 30px; }}
-.reveal h2 {{ font-size: 1.5em; }}
+.reveal h1 {{ font-size: 1.7em; text-transform: none; }}
+.reveal h2 {{ font-size: 1.2em; }}
 .reveal img.figure {{ max-height: 470px; margin: 0.2em auto; border: none; box-shadow: none; }}
-.reveal pre.output {{ font-size: 0.42em; width: 100%; box-shadow: none; }}
+.reveal pre.output {{ font-size: 0.55em; width: fit-content; max-width: 100%; margin: 0.4em auto; box-shadow: none; }}
 .reveal pre.output code {{ max-height: 480px; }}
+.reveal .short img.figure {{ max-height: 330px; }}
 .reveal table {{ font-size: 0.7em; }}
 .reveal blockquote {{ width: 90%; font-size: 0.85em; }}
+.reveal .cols {{ display: flex; gap: 1.2em; align-items: center; font-size: 0.85em; }}
+.reveal .cols > div {{ flex: 1; min-width: 0; }}
 </style>
 </head>
 <body>
