@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+REVEAL := slides/node_modules/.installed
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=900
 
-.PHONY: setup seminar test lab slides bench
+.PHONY: setup seminar test lab slides bench browser
 
 setup: $(STAMP)
 
@@ -16,17 +17,34 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[seminar]'
 	touch $(STAMP)
 
-seminar: $(STAMP)
+seminar: $(STAMP) $(REVEAL)
 	$(BIN)/python scripts/seminar.py
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-slides: $(STAMP)
+slides: $(STAMP) $(REVEAL)
 	$(BIN)/python scripts/seminar.py --slides-only
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# reveal.js for the offline deck, from the npm registry (re-installed when the lock changes).
+$(REVEAL): slides/package.json slides/package-lock.json
+	cd slides && npm ci --no-audit --no-fund --loglevel=error
+	touch $(REVEAL)
+
+# What tests/test_slides.py needs: reveal.js and Chromium. Installed where this machine
+# allows (npm; root with apt-get); otherwise says so, and the browser test skips.
+browser:
+	@if command -v npm >/dev/null; then $(MAKE) -s --no-print-directory $(REVEAL) || echo "browser: npm ci failed; the browser test will be skipped"; \
+	 else echo "browser: npm not found; the browser test will be skipped"; fi
+	@if [ -x /usr/bin/chromium ]; then :; \
+	 elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   echo "browser: installing chromium (apt-get)"; \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	   || echo "browser: chromium could not be installed; the browser test will be skipped"; \
+	 else echo "browser: no /usr/bin/chromium and no root apt-get; the browser test will be skipped"; fi
