@@ -83,3 +83,168 @@ def plot_training_curves(history: dict[str, list[tuple[int, float]]], title: str
     acc_ax.set(title=f"{title}: training accuracy (all parts)", xlabel="iteration", ylabel="accuracy (%)", ylim=(0, 100))
     fig.tight_layout()
     return fig
+
+
+CONDITION_COLORS: dict[str, str] = {"gallery": "#4d4d4d", "NM": "#1b9e77", "BG": "#d95f02", "CL": "#7570b3"}
+"""One colour per CASIA-B sequence set (gallery and the three probe sets), used by the evaluation figures."""
+
+CONDITION_MARKERS: dict[str, str] = {"NM": "o", "BG": "s", "CL": "^"}
+"""One marker per walking condition in embedding scatter plots."""
+
+
+def plot_casia_b_protocol(
+    views: Sequence[str],
+    gallery: Sequence[str] = ("nm-01", "nm-02", "nm-03", "nm-04"),
+    probes: dict[str, Sequence[str]] | None = None,
+    title: str = "CASIA-B evaluation protocol",
+) -> plt.Figure:
+    """Draw the CASIA-B protocol: which sequences are gallery and probes, and the view grid.
+
+    Left: the sequence types of one subject (columns) against the ``views`` (rows),
+    coloured by role (``CONDITION_COLORS``). Right: the probe-view x gallery-view grid
+    that every probe set is scored on, with the identical-view diagonal struck out.
+    """
+    probes = probes if probes is not None else {"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")}
+    columns = [(t, "gallery") for t in gallery] + [(t, cond) for cond, ts in probes.items() for t in ts]
+    n_views = len(views)
+    fig, (ax_sets, ax_grid) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [len(columns), n_views]})
+    for col, (seq_type, role) in enumerate(columns):
+        for row in range(n_views):
+            ax_sets.add_patch(Rectangle((col, row), 0.92, 0.92, color=CONDITION_COLORS[role], alpha=0.85))
+    ax_sets.set_xlim(-0.1, len(columns))
+    ax_sets.set_ylim(n_views, -0.1)
+    ax_sets.set_xticks(np.arange(len(columns)) + 0.46)
+    ax_sets.set_xticklabels([t for t, _ in columns], rotation=60)
+    ax_sets.set_yticks(np.arange(n_views) + 0.46)
+    ax_sets.set_yticklabels(views)
+    ax_sets.set(xlabel="sequence type (one subject)", ylabel="view (degrees)", title="one subject's 10 x 11 sequences")
+    for spine in ax_sets.spines.values():
+        spine.set_visible(False)
+    handles = [Rectangle((0, 0), 1, 1, color=CONDITION_COLORS["gallery"], label="gallery")]
+    handles += [Rectangle((0, 0), 1, 1, color=CONDITION_COLORS[c], label=f"probe {c}") for c in probes]
+    ax_sets.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(handles), fontsize=12, frameon=False)
+
+    grid = np.ones((n_views, n_views))
+    np.fill_diagonal(grid, 0)
+    ax_grid.imshow(grid, cmap="Greens", vmin=-0.6, vmax=1.6)
+    for i in range(n_views):
+        ax_grid.plot([i - 0.45, i + 0.45], [i - 0.45, i + 0.45], color="#c0392b", lw=2)
+        ax_grid.plot([i - 0.45, i + 0.45], [i + 0.45, i - 0.45], color="#c0392b", lw=2)
+    ax_grid.set_xticks(range(n_views))
+    ax_grid.set_xticklabels(views, rotation=90)
+    ax_grid.set_yticks(range(n_views))
+    ax_grid.set_yticklabels(views)
+    ax_grid.set(
+        xlabel="gallery view (nm-01..04 of that view only)",
+        ylabel="probe view",
+        title=f"{n_views} x {n_views} view pairs, identical views struck out",
+    )
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_view_matrices(
+    result: dict,
+    conditions: Sequence[str] = ("NM", "BG", "CL"),
+    title: str = "rank-1 accuracy (%) per probe view and gallery view",
+    cmap: str = "viridis",
+) -> plt.Figure:
+    """Annotated heat maps of ``result[cond]["matrix"]`` (an ``evaluate_casia_b`` result).
+
+    One panel per condition, probe views as rows, gallery views as columns, the
+    value in each cell (rounded to an integer) and the identical-view diagonal
+    outlined; the panel title gives the mean with identical views excluded.
+    """
+    views = result["views"]
+    n_views = len(views)
+    fig, axes = plt.subplots(1, len(conditions), figsize=(7.2 * len(conditions), 7))
+    image = None
+    for ax, condition in zip(np.atleast_1d(axes), conditions):
+        matrix = np.asarray(result[condition]["matrix"], dtype=float)
+        image = ax.imshow(matrix, cmap=cmap, vmin=0, vmax=100)
+        for i in range(n_views):
+            for j in range(n_views):
+                if np.isnan(matrix[i, j]):
+                    continue
+                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=9,
+                        color="black" if matrix[i, j] > 60 else "white")
+            ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#c0392b", lw=1.5))
+        ax.set_xticks(range(n_views))
+        ax.set_xticklabels(views, rotation=90, fontsize=11)
+        ax.set_yticks(range(n_views))
+        ax.set_yticklabels(views, fontsize=11)
+        ax.set(xlabel="gallery view", ylabel="probe view", title=f"{condition}: mean {result[condition]['mean']:.1f} (diagonal excluded)")
+    fig.colorbar(image, ax=list(np.atleast_1d(axes)), shrink=0.75, label="rank-1 (%)")
+    fig.suptitle(title)
+    return fig
+
+
+def show_retrieval(
+    rows: Sequence[tuple[np.ndarray, str, Sequence[np.ndarray], Sequence[str], Sequence[bool]]],
+    title: str = "retrieval: probe and its nearest gallery sequences",
+) -> plt.Figure:
+    """Silhouette strips: per row a probe image, then its ranked gallery matches.
+
+    ``rows``: ``(probe_image, probe_caption, match_images, match_captions, correct)``
+    with ``[h, w]`` images (a GEI or a frame). Matches are framed green when
+    ``correct`` is true (same subject) and red otherwise; the probe is framed black.
+    """
+    n_rows = len(rows)
+    n_cols = 1 + max(len(r[2]) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.3 * n_cols, 3.1 * n_rows), squeeze=False)
+    for row_axes, (probe, probe_caption, matches, captions, correct) in zip(axes, rows):
+        panels = [(probe, probe_caption, "black")] + [
+            (image, caption, "#1a9850" if ok else "#d73027") for image, caption, ok in zip(matches, captions, correct)
+        ]
+        for ax in row_axes:
+            ax.axis("off")
+        for ax, (image, caption, color) in zip(row_axes, panels):
+            ax.axis("on")
+            ax.imshow(image, cmap="gray", vmin=0, vmax=float(image.max()) or 1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(5)
+            ax.set_title(caption, fontsize=11, color=color if color != "black" else "black")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_2d(
+    points: np.ndarray,
+    subjects: Sequence[str],
+    conditions: Sequence[str],
+    ax: plt.Axes | None = None,
+    title: str = "embeddings in 2D",
+    legend: bool = True,
+) -> plt.Axes:
+    """Scatter ``points [N, 2]`` coloured by subject and marked by condition (NM / BG / CL).
+
+    ``conditions`` are N strings among ``CONDITION_MARKERS`` (e.g. a type's prefix
+    upper-cased). Draws into ``ax`` (a new figure if None) and returns it.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 7))
+    subjects = np.asarray(subjects)
+    conditions = np.asarray(conditions)
+    subject_list = sorted(set(subjects.tolist()))
+    palette = plt.get_cmap("tab10" if len(subject_list) <= 10 else "tab20")
+    for s_index, subject in enumerate(subject_list):
+        for condition, marker in CONDITION_MARKERS.items():
+            chosen = (subjects == subject) & (conditions == condition)
+            if chosen.any():
+                ax.scatter(points[chosen, 0], points[chosen, 1], s=28, marker=marker,
+                           color=palette(s_index % palette.N), alpha=0.8, edgecolors="none")
+    ax.set(title=title, xlabel="dimension 1", ylabel="dimension 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if legend:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o", ls="", color=palette(i % palette.N), label=f"subject {s}") for i, s in enumerate(subject_list)]
+        handles += [Line2D([], [], marker=m, ls="", color="grey", label=c) for c, m in CONDITION_MARKERS.items()]
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=11, frameon=False)
+    return ax
