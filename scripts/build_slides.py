@@ -51,8 +51,9 @@ PAGE = """<!DOCTYPE html>
 .reveal h2 {{ font-size: 1.2em; }}
 .reveal img.figure {{ max-height: 470px; margin: 0.2em auto; border: none; box-shadow: none; }}
 .reveal pre.output {{ font-size: 0.55em; width: fit-content; max-width: 100%; margin: 0.4em auto; box-shadow: none; }}
-.reveal pre.output code {{ max-height: 480px; }}
+.reveal pre.output code {{ max-height: 480px; white-space: pre-wrap; }}
 .reveal .short img.figure {{ max-height: 330px; }}
+.reveal :not(pre) > code {{ font-size: 0.8em; }}
 .reveal table {{ font-size: 0.7em; }}
 .reveal blockquote {{ width: 90%; font-size: 0.85em; }}
 .reveal .cols {{ display: flex; gap: 1.2em; align-items: center; font-size: 0.85em; }}
