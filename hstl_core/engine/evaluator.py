@@ -37,7 +37,7 @@ def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dic
     model.eval()
     mine: dict[tuple[str, str, str], np.ndarray] = {}
     autocast = torch.autocast("cuda", dtype=torch.float16, enabled=info.device.type == "cuda" and engine.get("enable_float16", False))
-    for batch in tqdm(loader, desc="embed", disable=not info.is_main, leave=False):
+    for batch in tqdm(loader, desc="embed", disable=None if info.is_main else True, leave=False):
         seq_len = batch["seqL"].to(info.device) if batch["seqL"] is not None else None
         with autocast:
             embeddings = model(batch["sils"].to(info.device), seqL=seq_len)["embeddings"]

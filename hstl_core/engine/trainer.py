@@ -153,7 +153,7 @@ class Trainer:
         last_checkpoint: Path | None = None
         tests: dict[int, Any] = {}
         started = time.perf_counter()
-        bar = tqdm(total=total, initial=self.iteration, desc="train", disable=not self.info.is_main, leave=False)
+        bar = tqdm(total=total, initial=self.iteration, desc="train", disable=None if self.info.is_main else True, leave=False)
         batches = iter(self.loader)
         while self.iteration < total:
             window.append(self.step(next(batches)))
