@@ -158,7 +158,7 @@ def plot_view_matrices(
     """
     views = result["views"]
     n_views = len(views)
-    fig, axes = plt.subplots(1, len(conditions), figsize=(7.2 * len(conditions), 7))
+    fig, axes = plt.subplots(1, len(conditions), figsize=(7.0 * len(conditions), 7.4))
     image = None
     for ax, condition in zip(np.atleast_1d(axes), conditions):
         matrix = np.asarray(result[condition]["matrix"], dtype=float)
@@ -167,7 +167,7 @@ def plot_view_matrices(
             for j in range(n_views):
                 if np.isnan(matrix[i, j]):
                     continue
-                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=9,
+                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=10,
                         color="black" if matrix[i, j] > 60 else "white")
             ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#c0392b", lw=1.5))
         ax.set_xticks(range(n_views))
@@ -175,8 +175,10 @@ def plot_view_matrices(
         ax.set_yticks(range(n_views))
         ax.set_yticklabels(views, fontsize=11)
         ax.set(xlabel="gallery view", ylabel="probe view", title=f"{condition}: mean {result[condition]['mean']:.1f} (diagonal excluded)")
-    fig.colorbar(image, ax=list(np.atleast_1d(axes)), shrink=0.75, label="rank-1 (%)")
     fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 0.94, 1))
+    colorbar_ax = fig.add_axes((0.95, 0.2, 0.012, 0.6))
+    fig.colorbar(image, cax=colorbar_ax, label="rank-1 (%)")
     return fig
 
 
