@@ -87,7 +87,7 @@ def main() -> int:
             f"training step {step * 1000:.1f} ms"
         )
 
-    ensure_syngait("small", img_size=64)
+    ensure_syngait("small", img_size=64, workers=8)
     cfg = config.load(CONFIG_ROOT / "hstl.yaml")
     small = config.load(CONFIG_ROOT / "syngait_small.yaml")
     cfg["data_cfg"] = copy.deepcopy(small["data_cfg"]) | {"dataset_root": "data/syngait/small-64", "num_workers": 4}

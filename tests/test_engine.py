@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,39 @@ def test_a_failing_rank_makes_launch_raise_with_its_log(tiny_cfg, tmp_path):
         launch(broken, nproc=2, phase="train", output_root=tmp_path, quiet=True)
     text = str(err.value)
     assert "failed" in text and "no_such_dataset" in text
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains ``text`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_interrupting_launch_stops_the_whole_process_group(tiny_cfg, tmp_path):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["trainer_cfg"].update(total_iter=100_000, save_name="interrupted")
+    cfg_file = tmp_path / "interrupted.yaml"
+    cfg_file.write_text(config.dump(cfg))
+    script = (
+        "from hstl_core import config\nfrom hstl_core.engine import launch\n"
+        f"launch(config.load({str(cfg_file)!r}, base=None), nproc=2, output_root={str(tmp_path)!r})\n"
+    )
+    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rank_config = str(run_dir(cfg, "train", tmp_path) / "launch-train.yaml")
+    deadline = time.monotonic() + 240
+    for line in caller.stdout:
+        if "Iteration 00001" in line or time.monotonic() > deadline:
+            break
+    assert len(processes_mentioning(rank_config)) >= 2, "torchrun and its ranks are running"
+    caller.send_signal(signal.SIGINT)
+    caller.communicate(timeout=60)
+    assert caller.returncode != 0
+    time.sleep(2)
+    assert processes_mentioning(rank_config) == [], "no rank survives the interrupted cell"
