@@ -24,7 +24,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 slides: $(STAMP) $(REVEAL)
 	$(BIN)/python scripts/seminar.py --slides-only

@@ -71,7 +71,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for name, (model_cfg, shape) in CONFIGS.items():
         if name.startswith("paper") and device.type == "cpu" and not args.paper:
-            print(f"{name:14s} skipped on a CPU (about a minute per step); pass --paper to time it")
+            print(f"{name:14s} skipped on a CPU (tens of seconds per step); pass --paper to time it")
             continue
         bench(name, model_cfg, shape, device, args.repeats)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import signal
 import subprocess
 import sys
@@ -128,3 +129,30 @@ def test_interrupting_launch_stops_the_whole_process_group(tiny_cfg, tmp_path):
     assert caller.returncode != 0
     time.sleep(2)
     assert processes_mentioning(rank_config) == [], "no rank survives the interrupted cell"
+
+
+def test_bf16_autocast_trains_on_a_cpu(tiny_cfg, tmp_path):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["trainer_cfg"]["enable_bfloat16"] = True
+    trainer = Trainer(cfg, init_distributed(), tmp_path)
+    losses = losses_of(trainer, 2)
+    assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_cli_test_phase_evaluates_a_checkpoint_and_saves_json_beside_it(tiny_cfg, tmp_path):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["trainer_cfg"]["total_iter"] = 3
+    Trainer(cfg, init_distributed(), tmp_path).train()
+    cfg["evaluator_cfg"]["sampler"]["batch_size"] = 16
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(config.dump(cfg))
+    result = subprocess.run(
+        [sys.executable, "-m", "hstl_core", "--cfgs", str(cfg_file), "--phase", "test", "--iter", "3", "--output_root", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Rank-1 accuracy (%), identical views excluded" in result.stdout
+    saved = checkpoint_path(cfg, 3, output_root=tmp_path).with_suffix(".test.json")
+    content = json.loads(saved.read_text())
+    assert set(content["summary"]) == {"NM", "BG", "CL"}
+    assert len(content["NM"]["per_view"]) == 11
