@@ -15,7 +15,8 @@ import torch
 from hstl_core import config
 from hstl_core.atomic import atomic_open
 from hstl_core.data.syngait import ensure_syngait
-from hstl_core.engine import LaunchError, Trainer, checkpoint_path, launch, run_dir
+from hstl_core import build_model
+from hstl_core.engine import LaunchError, Trainer, checkpoint_path, evaluate_model, launch, run_dir
 from hstl_core.engine.distributed import init_distributed
 from hstl_core.model import load_checkpoint
 from hstl_core.paths import CONFIG_ROOT
@@ -75,15 +76,18 @@ def test_resume_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path):
 
 
 def test_two_gloo_processes_train_and_end_with_identical_weights(tiny_cfg, tmp_path):
-    result = launch(tiny_cfg, nproc=2, phase="train", output_root=tmp_path, quiet=True)
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["trainer_cfg"].update(save_iter=6, with_test=True)
+    cfg["evaluator_cfg"]["sampler"]["batch_size"] = 16
+    result = launch(cfg, nproc=2, phase="train", output_root=tmp_path, quiet=True)
     assert result["iteration"] == 6 and result["world_size"] == 2 and result["backend"] == "gloo"
     digests = result["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
-    model = torch.nn.Module()
-    from hstl_core import build_model
-
-    model = build_model(tiny_cfg["model_cfg"])
+    model = build_model(cfg["model_cfg"])
     assert load_checkpoint(model, result["checkpoint"]) == 6
+
+    alone = evaluate_model(cfg, model, init_distributed())
+    assert result["tests"]["6"] == pytest.approx(alone["summary"]), "features gathered from 2 ranks = one process"
 
 
 def test_a_failing_rank_makes_launch_raise_with_its_log(tiny_cfg, tmp_path):

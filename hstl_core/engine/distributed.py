@@ -79,3 +79,15 @@ def barrier(info: DistInfo) -> None:
     """Wait for every rank (no-op for a single process)."""
     if info.distributed:
         dist.barrier()
+
+
+def broadcast_buffers(model: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    Without SyncBN (gloo on CPUs) each rank's running statistics follow its own
+    batches; before an evaluation every rank must embed with the same model, the one
+    rank 0 saves.
+    """
+    if info.distributed:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from hstl_core.data.sampling import build_loader
 from hstl_core.engine.checkpoints import checkpoint_path, restore, run_dir, save_checkpoint
-from hstl_core.engine.distributed import DistInfo, all_gather_objects
+from hstl_core.engine.distributed import DistInfo, all_gather_objects, broadcast_buffers
 from hstl_core.engine.evaluator import evaluate_model
 from hstl_core.losses import LossAggregator
 from hstl_core.model import build_model
@@ -190,6 +190,7 @@ class Trainer:
 
     def test(self) -> dict[str, Any]:
         """A full evaluation with the current weights (``with_test``), then back to training."""
+        broadcast_buffers(self.model, self.info)
         result = evaluate_model(self.cfg, self.model, self.info)
         if self.writer is not None and result is not None:
             for condition, value in result.get("summary", {}).items():
