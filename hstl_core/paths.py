@@ -1,6 +1,7 @@
 """Where the repository keeps things: the repository root, generated data, runs."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +20,7 @@ CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
 """YAML configs shipped as package data."""
 
 
-def resolve_data_path(path: str) -> Path:
+def resolve_data_path(path: str | os.PathLike) -> Path:
     """Find a dataset root or partition file named in a config.
 
     OpenGait resolves relative paths against the working directory; notebooks run

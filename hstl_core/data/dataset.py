@@ -17,14 +17,6 @@ from hstl_core.data.io import ARRAY_SUFFIXES, load_sequence, sequence_length
 from hstl_core.data.partitions import load_partition
 
 
-def _resolve(path: str | os.PathLike) -> Path:
-    """A path as given, or relative to the repository root when it does not exist here."""
-    path = Path(path)
-    if not path.exists() and not path.is_absolute() and (paths.REPO_ROOT / path).exists():
-        return paths.REPO_ROOT / path
-    return path
-
-
 class GaitDataset(torch.utils.data.Dataset):
     """Index of the sequences of one split.
 
@@ -45,10 +37,10 @@ class GaitDataset(torch.utils.data.Dataset):
     ):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-        self.root = _resolve(root)
+        self.root = paths.resolve_data_path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset root {self.root} does not exist (run ensure_syngait or preprocess first)")
-        partition = load_partition(_resolve(partition_path))
+        partition = load_partition(paths.resolve_data_path(partition_path))
         wanted = partition["TRAIN_SET" if split == "train" else "TEST_SET"]
         present = sorted(sid for sid in wanted if (self.root / sid).is_dir())
         if not present:
