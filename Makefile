@@ -32,16 +32,18 @@ slides: $(STAMP) $(REVEAL)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# reveal.js for the offline deck, from the npm registry (re-installed when the lock changes).
-$(REVEAL): slides/package.json slides/package-lock.json
-	cd slides && npm ci --no-audit --no-fund --loglevel=error
-	touch $(REVEAL)
+# reveal.js for the offline deck: from the npm registry where npm exists, else the copy
+# bundled in the sphinx-revealjs Python package (re-installed when the lock changes).
+$(REVEAL): slides/package.json slides/package-lock.json | $(STAMP)
+	if command -v npm >/dev/null; then cd slides && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "slides: npm not found; using the reveal.js bundled in sphinx-revealjs"; \
+	     $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt sphinx-revealjs; fi
+	mkdir -p $(dir $(REVEAL)) && touch $(REVEAL)
 
 # What tests/test_slides.py needs: reveal.js and Chromium. Installed where this machine
 # allows (npm; root with apt-get); otherwise says so, and the browser test skips.
 browser:
-	@if command -v npm >/dev/null; then $(MAKE) -s --no-print-directory $(REVEAL) || echo "browser: npm ci failed; the browser test will be skipped"; \
-	 else echo "browser: npm not found; the browser test will be skipped"; fi
+	@$(MAKE) -s --no-print-directory $(REVEAL) || echo "browser: reveal.js could not be installed; the browser test will be skipped"
 	@if [ -x /usr/bin/chromium ]; then :; \
 	 elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	   echo "browser: installing chromium (apt-get)"; \

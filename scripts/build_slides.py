@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib.util
 import re
 import shutil
 import sys
@@ -31,8 +32,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "slides" / "seminar.md"
-REVEAL = ROOT / "slides" / "node_modules" / "reveal.js" / "dist"
-REVEAL_FILES = ("reset.css", "reveal.css", "theme/white.css", "reveal.js", "plugin/notes.js")
+NPM_REVEAL = ROOT / "slides" / "node_modules" / "reveal.js" / "dist"
+DECK_FILES = ("reset.css", "reveal.css", "theme/white.css", "reveal.js")
 DIRECTIVE = re.compile(r"^\{\{(figure|output) (\S+) (\S+)\}\}$", re.MULTILINE)
 DECK_NAME = "hstl_seminar.html"
 
@@ -135,14 +136,35 @@ def render_slide(source: str, notebooks: Notebooks, markdown: mistune.Markdown) 
     return f'<section>\n{rendered}\n<aside class="notes">{markdown(notes.strip())}</aside>\n</section>'
 
 
+def reveal_files() -> dict[str, Path]:
+    """Each file the deck needs (path inside ``reveal/``) and where it is installed.
+
+    reveal.js comes from the npm registry (``npm ci`` in ``slides/``); on a machine
+    without Node.js, ``make`` installs the copy bundled in the ``sphinx-revealjs``
+    Python package instead (reveal.js 5, whose theme loads its fonts from files).
+    """
+    if (NPM_REVEAL / "reveal.js").is_file():
+        files = {name: NPM_REVEAL / name for name in DECK_FILES}
+        files["plugin/notes.js"] = NPM_REVEAL / "plugin" / "notes.js"
+        return files
+    spec = importlib.util.find_spec("sphinx_revealjs")
+    if spec is None or spec.origin is None:
+        raise SlideError("reveal.js is not installed: `make slides` installs it (npm ci in slides/, or sphinx-revealjs without npm)")
+    bundled = Path(spec.origin).parent / "_static" / "revealjs"
+    files = {name: bundled / "dist" / name for name in DECK_FILES}
+    files["plugin/notes.js"] = bundled / "plugin" / "notes" / "notes.js"
+    fonts = bundled / "dist" / "theme" / "fonts"
+    files.update({f"theme/fonts/{f.relative_to(fonts)}": f for f in fonts.rglob("*") if f.is_file()})
+    return files
+
+
 def build_slides(notebook_dir: Path, out_dir: Path, source: Path = SOURCE) -> Path:
     """Write ``out_dir/hstl_seminar.html`` and ``out_dir/reveal/``; return the deck's path.
 
     Notebooks are read from ``notebook_dir`` when it holds them (the executed copies of
     ``make seminar``), else from the committed, executed ``notebooks/``.
     """
-    if not (REVEAL / "reveal.js").is_file():
-        raise SlideError(f"{REVEAL}: reveal.js is not installed; run `make slides` (it runs npm ci in slides/)")
+    reveal = reveal_files()
     folder = notebook_dir if any(notebook_dir.glob("[0-9][0-9]_*.ipynb")) else ROOT / "notebooks"
     notebooks = Notebooks(folder)
     markdown = mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])
@@ -150,10 +172,10 @@ def build_slides(notebook_dir: Path, out_dir: Path, source: Path = SOURCE) -> Pa
     slides = [render_slide(part, notebooks, markdown) for part in parts if part.strip()]
     title = parts[0].strip().splitlines()[0].lstrip("# ").strip()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in REVEAL_FILES:
+    for name, installed in reveal.items():
         target = out_dir / "reveal" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REVEAL / name, target)
+        shutil.copyfile(installed, target)
     deck = out_dir / DECK_NAME
     tmp = deck.with_suffix(".tmp")
     tmp.write_text(PAGE.format(title=html.escape(title), slides="\n".join(slides)), encoding="utf-8")

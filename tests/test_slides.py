@@ -31,7 +31,7 @@ from hstl_core.paths import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from build_slides import DIRECTIVE, REVEAL, SOURCE, build_slides  # noqa: E402
+from build_slides import DIRECTIVE, SOURCE, SlideError, build_slides, reveal_files  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (
@@ -81,8 +81,10 @@ class References(HTMLParser):
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} not installed (make test installs it where apt-get and root are available)")
-    if not (REVEAL / "reveal.js").is_file():
-        pytest.skip("reveal.js not installed in slides/node_modules (make test runs npm ci where npm is available)")
+    try:
+        reveal_files()
+    except SlideError as err:
+        pytest.skip(str(err))
     cited = {name for _, name, _ in DIRECTIVE.findall(SOURCE.read_text(encoding="utf-8"))}
     missing = sorted(name for name in cited if not (REPO_ROOT / "notebooks" / f"{name}.ipynb").is_file())
     if missing:
