@@ -13,20 +13,26 @@ from pathlib import Path
 
 import torch
 
-from hstl_core.model import load_checkpoint, save_checkpoint
+from hstl_core.model import save_checkpoint
+from hstl_core.model.checkpoint import load_content, read_checkpoint
 
 __all__ = ["checkpoint_path", "read_scalars", "restore", "run_dir", "save_checkpoint"]
 
 
+def _engine_cfg(cfg: dict, phase: str) -> dict:
+    """``trainer_cfg`` for the train phase, ``evaluator_cfg`` otherwise."""
+    return cfg["trainer_cfg"] if phase == "train" else cfg["evaluator_cfg"]
+
+
 def run_dir(cfg: dict, phase: str = "train", output_root: str | Path = "output") -> Path:
     """``output_root/<dataset_name>/<model>/<save_name>`` for the phase's engine config."""
-    engine = cfg["trainer_cfg"] if phase == "train" else cfg["evaluator_cfg"]
+    engine = _engine_cfg(cfg, phase)
     return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / engine["save_name"]
 
 
 def checkpoint_path(cfg: dict, iteration: int, phase: str = "train", output_root: str | Path = "output") -> Path:
     """``<run_dir>/checkpoints/<save_name>-<iteration:05d>.pt``."""
-    engine = cfg["trainer_cfg"] if phase == "train" else cfg["evaluator_cfg"]
+    engine = _engine_cfg(cfg, phase)
     return run_dir(cfg, phase, output_root) / "checkpoints" / f"{engine['save_name']}-{iteration:05d}.pt"
 
 
@@ -46,7 +52,7 @@ def restore(
       ``scheduler_reset`` are set.
     * a string: that file (fine-tuning); the iteration counter restarts at 0.
     """
-    engine = cfg["trainer_cfg"] if phase == "train" else cfg["evaluator_cfg"]
+    engine = _engine_cfg(cfg, phase)
     hint = engine.get("restore_hint", 0)
     if hint == 0:
         return 0, None
@@ -56,9 +62,9 @@ def restore(
         path, start = Path(hint), 0
     if not path.is_file():
         raise FileNotFoundError(f"restore_hint {hint!r}: no checkpoint at {path}")
-    load_checkpoint(model, path, strict=engine.get("restore_ckpt_strict", True))
+    content = read_checkpoint(path)
+    load_content(model, content, path, strict=engine.get("restore_ckpt_strict", True))
     if isinstance(hint, int) and phase == "train":
-        content = torch.load(path, map_location="cpu", weights_only=True)
         if optimizer is not None and not engine.get("optimizer_reset", False) and content.get("optimizer"):
             optimizer.load_state_dict(content["optimizer"])
         if scheduler is not None and not engine.get("scheduler_reset", False) and content.get("scheduler"):

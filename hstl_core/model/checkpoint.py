@@ -25,8 +25,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read, or that does not fit the model."""
 
 
-def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], int | None]:
-    """The state dict (``module.`` stripped) and iteration (None for a bare state dict)."""
+def read_checkpoint(path: str | os.PathLike) -> Mapping:
+    """The checkpoint file's content as saved (an OpenGait dict or a bare state dict)."""
     path = Path(path)
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
@@ -39,6 +39,15 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], i
         ) from error
     if not isinstance(content, Mapping):
         raise CheckpointError(f"checkpoint {path} holds a {type(content).__name__}, not a dict")
+    return content
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], int | None]:
+    """The state dict (``module.`` stripped) and iteration (None for a bare state dict)."""
+    return _state_and_iteration(read_checkpoint(path))
+
+
+def _state_and_iteration(content: Mapping) -> tuple[dict[str, torch.Tensor], int | None]:
     is_opengait = "model" in content and isinstance(content["model"], Mapping)
     state = content["model"] if is_opengait else content
     iteration = int(content["iteration"]) if is_opengait and "iteration" in content else None
@@ -66,7 +75,12 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     names the file. Without ``strict`` missing and unexpected keys are skipped, but
     a wrongly shaped key is still an error (it cannot be loaded).
     """
-    state, iteration = read_state_dict(path)
+    return load_content(model, read_checkpoint(path), path, strict)
+
+
+def load_content(model: nn.Module, content: Mapping, path: str | os.PathLike, strict: bool = True) -> int | None:
+    """:func:`load_checkpoint` for a checkpoint already read with :func:`read_checkpoint`."""
+    state, iteration = _state_and_iteration(content)
     missing, unexpected, wrong_shape = mismatch_report(model, state)
     if wrong_shape or (strict and (missing or unexpected)):
         lines = [f"checkpoint {path} does not fit {type(model).__name__}:"]
