@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,15 @@ from hstl_core.evaluation import evaluate, format_casia_b_table
 from hstl_core.paths import resolve_data_path
 
 log = logging.getLogger("hstl")
+
+
+def autocast_for(device: torch.device, engine_cfg: dict) -> Any:
+    """fp16 autocast on CUDA (``enable_float16``), bf16 on a CPU (``enable_bfloat16``)."""
+    if device.type == "cuda" and engine_cfg.get("enable_float16", False):
+        return torch.autocast("cuda", dtype=torch.float16)
+    if device.type == "cpu" and engine_cfg.get("enable_bfloat16", False):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 @torch.no_grad()
@@ -36,10 +46,9 @@ def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dic
     was_training = model.training
     model.eval()
     mine: dict[tuple[str, str, str], np.ndarray] = {}
-    autocast = torch.autocast("cuda", dtype=torch.float16, enabled=info.device.type == "cuda" and engine.get("enable_float16", False))
     for batch in tqdm(loader, desc="embed", disable=None if info.is_main else True, leave=False):
         seq_len = batch["seqL"].to(info.device) if batch["seqL"] is not None else None
-        with autocast:
+        with autocast_for(info.device, engine):
             embeddings = model(batch["sils"].to(info.device), seqL=seq_len)["embeddings"]
         embeddings = embeddings.float().cpu().numpy()
         for row, key in enumerate(zip(batch["ids"], batch["types"], batch["views"])):

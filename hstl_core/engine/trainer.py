@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +29,7 @@ from tqdm.auto import tqdm
 from hstl_core.data.sampling import build_loader
 from hstl_core.engine.checkpoints import checkpoint_path, restore, run_dir, save_checkpoint
 from hstl_core.engine.distributed import DistInfo, all_gather_objects, broadcast_buffers
-from hstl_core.engine.evaluator import evaluate_model
+from hstl_core.engine.evaluator import autocast_for, evaluate_model
 from hstl_core.losses import LossAggregator
 from hstl_core.model import build_model
 from hstl_core.seed import seed_everything
@@ -49,15 +48,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_cfg: dict) -> to
     """``scheduler_cfg['scheduler']`` from ``torch.optim.lr_scheduler``, stepped per iteration."""
     kwargs = {k: v for k, v in scheduler_cfg.items() if k != "scheduler"}
     return getattr(torch.optim.lr_scheduler, scheduler_cfg["scheduler"])(optimizer, **kwargs)
-
-
-def autocast_for(device: torch.device, trainer_cfg: dict) -> Any:
-    """fp16 autocast on CUDA (``enable_float16``), bf16 on a CPU (``enable_bfloat16``)."""
-    if device.type == "cuda" and trainer_cfg.get("enable_float16", False):
-        return torch.autocast("cuda", dtype=torch.float16)
-    if device.type == "cpu" and trainer_cfg.get("enable_bfloat16", False):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 def weight_digest(model: torch.nn.Module) -> str:
