@@ -6,6 +6,7 @@ types and views are sorted (the order OpenGait indexes them in).
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -59,12 +60,18 @@ class GaitDataset(torch.utils.data.Dataset):
                     self.types_list.append(type_dir.name)
                     self.views_list.append(view_dir.name)
                     self.seq_paths.append(files)
-        self.frame_counts = [sequence_length(p) for p in self.seq_paths]
         self.label_set = sorted(set(self.label_list))
         self.indices_dict = {sid: [] for sid in self.label_set}
         for i, sid in enumerate(self.label_list):
             self.indices_dict[sid].append(i)
         self._cache = [load_sequence(p) for p in self.seq_paths] if cache else None
+
+    @functools.cached_property
+    def frame_counts(self) -> list[int]:
+        """Frames per sequence, read on first use (a ``.npy`` header only), not at construction."""
+        if self._cache is not None:
+            return [len(sils) for sils in self._cache]
+        return [sequence_length(p) for p in self.seq_paths]
 
     @staticmethod
     def _subfolders(folder: Path, expected: str) -> list[Path]:
