@@ -99,6 +99,8 @@ LOSSES = {
     },
 }
 
+NUMERIC_STRING_HINT = "(PyYAML reads a number like 1e-4 without a dot as a string: write 1.0e-4)"
+
 DISTRIBUTED_INERT = "torchrun decides: one process per GPU, or N gloo processes on a CPU"
 
 SCHEMA: dict[str, Any] = {
@@ -308,7 +310,7 @@ def _check_leaf(value: Any, rule: Key, dotted: str, problems: list[str]) -> None
         expected = " or ".join(t.__name__ for t in rule.types)
         hint = ""
         if isinstance(value, str) and float in rule.types and _looks_numeric(value):
-            hint = " (PyYAML reads a number like 1e-4 without a dot as a string: write 1.0e-4)"
+            hint = f" {NUMERIC_STRING_HINT}"
         problems.append(f"{dotted}: expected {expected}, got {_describe(value)}{hint}")
         return
     if rule.choices is not None and value not in rule.choices:
@@ -355,8 +357,7 @@ def _check_torch_class(cfg: Any, rule: TorchClass, section: str, problems: list[
             problems.append(f"{section}.{key}: {name} takes no argument {key!r}; {_nearest(key, accepted)}")
         elif isinstance(value, str) and _looks_numeric(value):
             problems.append(
-                f"{section}.{key}: expected a number, got the string {value!r} "
-                "(PyYAML reads a number like 1e-4 without a dot as a string: write 1.0e-4)"
+                f"{section}.{key}: expected a number, got the string {value!r} {NUMERIC_STRING_HINT}"
             )
 
 
