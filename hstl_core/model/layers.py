@@ -98,8 +98,13 @@ class GeMHPP(nn.Module):
         self.eps = eps
 
     def gem(self, x: torch.Tensor) -> torch.Tensor:
-        """GeM over the last axis: ``[..., k]`` -> ``[...]``."""
-        return x.clamp(min=self.eps).pow(self.p).mean(dim=-1).pow(1.0 / self.p)
+        """GeM over the last axis: ``[..., k]`` -> ``[...]``, always in float32.
+
+        ``eps ** p`` is about 1e-39: in bfloat16 or float16 it underflows and the
+        gradient of the outer root becomes NaN. CUDA's fp16 autocast already runs
+        ``pow`` in float32; computing GeM in float32 gives CPU bf16 autocast the same.
+        """
+        return x.float().clamp(min=self.eps).pow(self.p).mean(dim=-1).pow(1.0 / self.p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, _ = x.shape
