@@ -395,6 +395,8 @@ def _identification(dataset_name: str, embeddings, labels, types, views, metric:
     if _is_casia_b_like(dataset_name):
         return evaluate_casia_b(embeddings, labels, types, views, metric=metric, **kw)
     if dataset_name == "OUMVLP":
+        if kw.pop("cross_view_gallery", False):
+            raise ValueError("the cross-view-gallery protocol is defined for CASIA-B only, not for OUMVLP")
         return evaluate_oumvlp(embeddings, labels, types, views, metric=metric, **kw)
     raise ValueError(
         f"dataset {dataset_name!r} is not supported by the identification protocol; "

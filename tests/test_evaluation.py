@@ -147,6 +147,13 @@ def test_oumvlp_excludes_identical_view_with_divisor_13():
     assert result["NM"]["mean"] == pytest.approx(100 / 13)
     assert result["NM"]["mean_including_identical"] == pytest.approx(200 / 14)
 
+    # the engine passes the CASIA-B options to every identification protocol
+    through_engine = evaluate("identification", "OUMVLP", np.array(rows)[:, None, :], labels, types, views,
+                              cross_view_gallery=False, remove_no_gallery=False)
+    assert through_engine["NM"]["per_view"] == pytest.approx([100 / 13] * 14)
+    with pytest.raises(ValueError, match="cross-view-gallery protocol is defined for CASIA-B only"):
+        evaluate("identification", "OUMVLP", np.array(rows)[:, None, :], labels, types, views, cross_view_gallery=True)
+
 
 def gait3d_toy():
     # 1-d positions (as 2-d features with y = 0). Gallery: labels 1, 2, 1, 2, 4 at x = 1..5.
