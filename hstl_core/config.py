@@ -59,6 +59,9 @@ class ListOf:
     schemas: dict[str, dict[str, Any]]
     allow_single: bool = False
     """OpenGait also accepts a single dict where a list is expected (``transform``)."""
+    open_prefix: str | None = None
+    """Types with this prefix name a library class (``torchvision.RandomHorizontalFlip``)
+    whose own constructor checks the other keys when it is built."""
 
 
 INT = (int,)
@@ -83,9 +86,13 @@ SAMPLER = {
 }
 
 TRANSFORMS = {
-    "BaseSilCuttingTransform": {"img_w": Key(INT), "divsor": Key(NUM), "cutting": Key(INT, nullable=True)},
-    "BaseSilTransform": {"divsor": Key(NUM), "img_shape": Key((list,), nullable=True)},
+    "BaseSilCuttingTransform": {
+        "img_w": Key(INT), "divsor": Key(NUM), "disvor": Key(NUM), "cutting": Key(INT, nullable=True),
+    },
+    "BaseSilTransform": {"divsor": Key(NUM), "disvor": Key(NUM)},
 }
+"""Our silhouette transforms; ``disvor`` is the original HSTL code's spelling of ``divsor``.
+Training augmentations are ``torchvision.<Name>`` entries (``hstl_core.data.transforms``)."""
 
 LOSSES = {
     "TripletLoss": {"loss_term_weight": Key(NUM), "log_prefix": Key(STR), "margin": Key(NUM)},
@@ -141,7 +148,7 @@ SCHEMA: dict[str, Any] = {
         "clip_grad_norm": Key(NUM, nullable=True),
         "seed": Key(INT),
         "sampler": SAMPLER,
-        "transform": ListOf(TRANSFORMS, allow_single=True),
+        "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),
     },
     "evaluator_cfg": {
         "enable_float16": Key(BOOL),
@@ -153,9 +160,9 @@ SCHEMA: dict[str, Any] = {
         "metric": Key(STR, choices=("euc", "cos")),
         "cross_view_gallery": Key(BOOL),
         "sampler": SAMPLER,
-        "transform": ListOf(TRANSFORMS, allow_single=True),
+        "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),
     },
-    "transform": ListOf(TRANSFORMS, allow_single=True),
+    "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),
 }
 """Every key OpenGait's HSTL configs use, plus ours (``enable_bfloat16``,
 ``clip_grad_norm``, ``seed``, ``model_cfg.input_height``). ``optimizer_cfg`` and
@@ -328,6 +335,8 @@ def _check_list(value: Any, rule: ListOf, dotted: str, problems: list[str]) -> N
             problems.append(f"{where}: expected a mapping with a 'type' key, got {_describe(item)}")
             continue
         kind = item["type"]
+        if rule.open_prefix and isinstance(kind, str) and kind.startswith(rule.open_prefix):
+            continue
         if kind not in rule.schemas:
             problems.append(f"{where}.type: unknown type {kind!r}; {_nearest(str(kind), list(rule.schemas))}")
             continue

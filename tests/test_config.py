@@ -166,3 +166,17 @@ def test_cli_reports_a_bad_config_in_one_line_per_problem(tmp_path):
     result = run_cli("config", "show", str(path))
     assert result.returncode == 2
     assert f"{path}: trainer_cfg.totl_iter: unknown key; did you mean total_iter" in result.stderr
+
+
+def test_transform_entries_match_what_the_data_code_builds(tmp_path):
+    from hstl_core.data.transforms import build_transform
+
+    good = minimal(
+        "transform:\n  - {type: BaseSilCuttingTransform, img_w: 64, disvor: 255.0}\n"
+        "  - {type: torchvision.RandomHorizontalFlip, p: 0.5}\n"
+    )
+    cfg = config.load(write(tmp_path, good))
+    assert build_transform(cfg["trainer_cfg"]["transform"]) is not None
+    bad = write(tmp_path, minimal("transform: {type: BaseSilTransform, img_shape: [64, 44]}\n"), "bad.yaml")
+    with pytest.raises(config.ConfigError, match=r"transform\[0\]\.img_shape: unknown key"):
+        config.load(bad)
