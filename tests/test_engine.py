@@ -160,3 +160,14 @@ def test_cli_test_phase_evaluates_a_checkpoint_and_saves_json_beside_it(tiny_cfg
     content = json.loads(saved.read_text())
     assert set(content["summary"]) == {"NM", "BG", "CL"}
     assert len(content["NM"]["per_view"]) == 11
+
+
+def test_fix_bn_survives_the_switch_back_from_evaluation(tiny_cfg, tmp_path):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["trainer_cfg"]["fix_BN"] = True
+    trainer = Trainer(cfg, init_distributed(), tmp_path)
+    trainer.model.eval()  # what an evaluation in the middle of training leaves behind
+    trainer.train_mode()
+    norms = [m for m in trainer.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and not any(m.training for m in norms)
+    assert trainer.model.training

@@ -133,11 +133,7 @@ class Trainer:
         """
         total = self.engine["total_iter"]
         log_iter, save_iter = self.engine["log_iter"], self.engine["save_iter"]
-        self.ddp.train()
-        if self.engine.get("fix_BN", False):
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+        self.train_mode()
         window: list[dict[str, float]] = []
         last_scalars: dict[str, float] = {}
         last_checkpoint: Path | None = None
@@ -185,8 +181,16 @@ class Trainer:
         if self.writer is not None and result is not None:
             for condition, value in result.get("summary", {}).items():
                 self.writer.add_scalar(f"scalar/test_accuracy/{condition}", value, self.iteration)
-        self.ddp.train()
+        self.train_mode()
         return result
+
+    def train_mode(self) -> None:
+        """Training mode, with every BatchNorm kept in eval mode when ``fix_BN`` is set."""
+        self.ddp.train()
+        if self.engine.get("fix_BN", False):
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     def _log(self, scalars: dict[str, float], seconds: float) -> None:
         if not self.info.is_main:
