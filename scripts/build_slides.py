@@ -95,12 +95,16 @@ class Notebooks:
                 return cell
         raise SlideError(f"{self.folder / name}.ipynb: no cell tagged {tag!r}")
 
-    def figure(self, name: str, tag: str) -> str:
-        """The cell's last PNG as an ``<img>`` with the image embedded."""
+    def png(self, name: str, tag: str) -> str:
+        """The cell's last PNG output, base64-encoded as notebooks store it."""
         images = [o["data"]["image/png"] for o in self.cell(name, tag).get("outputs", []) if "image/png" in o.get("data", {})]
         if not images:
             raise SlideError(f"{name}.ipynb, cell {tag!r}: no PNG output (was the notebook executed?)")
-        data = "".join(images[-1]).strip()  # PNG output is stored base64-encoded
+        return "".join(images[-1]).strip()
+
+    def figure(self, name: str, tag: str) -> str:
+        """The cell's last PNG as an ``<img>`` with the image embedded."""
+        data = self.png(name, tag)
         return f'<img class="figure" alt="{html.escape(name)}: {html.escape(tag)}" src="data:image/png;base64,{data}">'
 
     def output(self, name: str, tag: str) -> str:

@@ -14,8 +14,11 @@ import io
 import sys
 from pathlib import Path
 
-import nbformat
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from build_slides import Notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = {
@@ -34,26 +37,15 @@ FIGURES = {
 SIZE = (320, 180)
 
 
-def tagged_png(path: Path, tag: str) -> bytes:
-    """The last PNG output of the cell tagged ``tag`` in notebook ``path``."""
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if tag in cell.get("metadata", {}).get("tags", []):
-            images = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-            if images:
-                return base64.b64decode("".join(images[-1]))
-            raise ValueError(f"{path}: the cell tagged {tag!r} has no PNG output")
-    raise ValueError(f"{path}: no cell tagged {tag!r}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "thumbnails")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    notebooks = Notebooks(args.notebooks)
     for name, tag in FIGURES.items():
-        image = Image.open(io.BytesIO(tagged_png(args.notebooks / f"{name}.ipynb", tag))).convert("RGB")
+        image = Image.open(io.BytesIO(base64.b64decode(notebooks.png(name, tag)))).convert("RGB")
         image.thumbnail(SIZE)
         target = args.out / f"{name[:2]}.png"
         image.save(target, optimize=True)
