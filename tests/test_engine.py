@@ -135,14 +135,6 @@ def test_interrupting_launch_stops_the_whole_process_group(tiny_cfg, tmp_path):
     assert processes_mentioning(rank_config) == [], "no rank survives the interrupted cell"
 
 
-def test_bf16_autocast_trains_on_a_cpu(tiny_cfg, tmp_path):
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg["trainer_cfg"]["enable_bfloat16"] = True
-    trainer = Trainer(cfg, init_distributed(), tmp_path)
-    losses = losses_of(trainer, 2)
-    assert all(torch.isfinite(torch.tensor(losses)))
-
-
 def test_cli_test_phase_evaluates_a_checkpoint_and_saves_json_beside_it(tiny_cfg, tmp_path):
     cfg = copy.deepcopy(tiny_cfg)
     cfg["trainer_cfg"]["total_iter"] = 3
