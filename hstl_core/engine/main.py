@@ -81,7 +81,8 @@ def _test(cfg: dict, info: DistInfo, output_root: str | Path) -> dict[str, Any]:
     if info.is_main:
         result.update(phase="test", checkpoint=str(checkpoint) if checkpoint else None, world_size=info.world_size)
         if checkpoint is not None:
-            save_results(result, checkpoint.with_suffix(".test.json"))
-            log.info("results saved to %s", checkpoint.with_suffix(".test.json"))
+            saved = checkpoint.with_suffix(".test.json")
+            save_results(result, saved)
+            log.info("results saved to %s", saved)
     return result
 
