@@ -133,3 +133,230 @@ class SeparateFCs(nn.Module):
 def leaky_relu(x: torch.Tensor) -> torch.Tensor:
     """The activation used everywhere in HSTL: leaky ReLU with slope 0.01."""
     return F.leaky_relu(x, negative_slope=0.01)
+
+
+# ---------------------------------------------------------------------------
+# Blocks of the residual silhouette models (GaitBase, DeepGaitV2, HSTL++).
+# Attribute names follow OpenGait's modules (``forward_block``, ``conv1``, ``bn1``,
+# ``shortcut3d``, ``sbn``, ``downsample``, ``fc_bin``, ``bn1d``) so that released
+# OpenGait checkpoints of those models load strictly.
+# ---------------------------------------------------------------------------
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1) -> nn.Conv2d:
+    """3 x 3 2D convolution, padding 1, no bias (the ResNet ``conv3x3``)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1) -> nn.Conv2d:
+    """1 x 1 2D convolution without bias (the ResNet ``conv1x1``, used by shortcuts)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+
+
+class SetBlockWrapper(nn.Module):
+    """Apply a 2D module to every frame: ``[n, c, s, h, w]`` -> ``[n, c', s, h', w']``.
+
+    The frames are folded into the batch (``[n * s, c, h, w]``), ``forward_block``
+    runs once and the result is unfolded. Frames never see each other, so padded
+    frames cannot reach real ones; the ``mask`` argument is accepted and ignored so
+    the wrapper fits in a :class:`MaskedSequential`-style chain.
+    """
+
+    def __init__(self, forward_block: nn.Module) -> None:
+        super().__init__()
+        self.forward_block = forward_block
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        n, c, s, h, w = x.shape
+        out = self.forward_block(x.transpose(1, 2).reshape(n * s, c, h, w))
+        return out.reshape(n, s, *out.shape[1:]).transpose(1, 2).contiguous()
+
+
+class BasicBlock2D(nn.Module):
+    """The ResNet basic block (He et al., CVPR 2016), on one image ``[n, c_in, h, w]``.
+
+    ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` with 3 x 3 convs; the
+    first conv carries the ``stride``. ``downsample`` (a 1 x 1 conv + BN, keys
+    ``downsample.0`` / ``downsample.1``) is built when the stride or width changes.
+    Output ``[n, c_out, h / stride, w / stride]``.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        strided = max(_pair(stride)) > 1
+        if strided or in_channels != out_channels:
+            self.downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = self.downsample(x) if hasattr(self, "downsample") else x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+def _pair(stride: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
+
+
+def _zero_padded(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Zero the padded frames of ``[n, c, s, h, w]`` before a convolution mixes frames."""
+    return x if mask is None else x.masked_fill(~frame_mask(mask), 0.0)
+
+
+class BasicBlockP3D(nn.Module):
+    """DeepGaitV2's pseudo-3D residual block (Fan et al., "Exploring Deep Models for
+    Practical Gait Recognition", 2023; OpenGait's ``BasicBlockP3D``).
+
+    Per frame: ``conv1`` = 3 x 3 conv (with the spatial ``stride``) + BN + ReLU; then a
+    residual temporal step ``relu(out + sbn(shortcut3d(out)))`` with a 3 x 1 x 1
+    ``Conv3d``; per frame ``conv2`` = 3 x 3 conv + BN; plus the shortcut
+    (``downsample``: 1 x 1 x 1 ``Conv3d`` with stride (1, sh, sw) + ``BatchNorm3d``,
+    built when the stride or width changes); ReLU. Input ``[n, c_in, s, h, w]``
+    (+ optional frame mask ``[n, s]``), output ``[n, c_out, s, h / sh, w / sw]``.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1) -> None:
+        super().__init__()
+        stride = _pair(stride)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = SetBlockWrapper(
+            nn.Sequential(conv3x3(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+        )
+        self.conv2 = SetBlockWrapper(nn.Sequential(conv3x3(out_channels, out_channels), nn.BatchNorm2d(out_channels)))
+        self.shortcut3d = nn.Conv3d(out_channels, out_channels, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False)
+        self.sbn = nn.BatchNorm3d(out_channels)
+        if max(stride) > 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                nn.Conv3d(in_channels, out_channels, kernel_size=1, stride=(1, *stride), bias=False),
+                nn.BatchNorm3d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        identity = self.downsample(x) if hasattr(self, "downsample") else x
+        out = _zero_padded(self.conv1(x), mask)
+        out = self.relu(out + self.sbn(self.shortcut3d(out)))
+        out = self.conv2(out)
+        return self.relu(out + identity)
+
+
+class BasicBlock3D(nn.Module):
+    """DeepGaitV2's full-3D residual block (OpenGait's ``BasicBlock3D``).
+
+    ``relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x))`` with 3 x 3 x 3 convs;
+    ``conv1`` carries the stride ``(st, sh, sw)`` (temporal padding 1 for st <= 2,
+    else 0). ``downsample``: 1 x 1 x 1 ``Conv3d`` + ``BatchNorm3d`` when the stride or
+    width changes. Input ``[n, c_in, s, h, w]`` (+ optional frame mask), output
+    ``[n, c_out, s / st, h / sh, w / sw]``.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int] = (1, 1, 1)) -> None:
+        super().__init__()
+        stride = tuple(stride)
+        if len(stride) != 3 or stride[0] not in (1, 2, 3):
+            raise ValueError(f"BasicBlock3D: stride must be (t, h, w) with t in 1..3, got {stride}")
+        temporal_padding = 1 if stride[0] in (1, 2) else 0
+        self.conv1 = nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=(temporal_padding, 1, 1), bias=False)
+        self.bn1 = nn.BatchNorm3d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv3d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm3d(out_channels)
+        if max(stride) > 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                nn.Conv3d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm3d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        identity = self.downsample(x) if hasattr(self, "downsample") else x
+        out = self.relu(self.bn1(self.conv1(_zero_padded(x, mask))))
+        out = self.bn2(self.conv2(_zero_padded(out, mask)))
+        return self.relu(out + identity)
+
+
+class HorizontalPoolingPyramid(nn.Module):
+    """Horizontal pooling pyramid with mean + max per strip (GaitSet's HPP, as in GaitBase).
+
+    For each bin count ``b`` of ``bin_num`` the map ``[n, c, h, w]`` is cut into ``b``
+    equal horizontal strips (``h`` divisible by ``b``) and each strip gives
+    ``mean + max`` over its pixels. Output ``[n, c, sum(bin_num)]``. No parameters
+    (HSTL's :class:`GeMHPP` learns a GeM exponent instead).
+    """
+
+    def __init__(self, bin_num: tuple[int, ...] | list[int] = (16, 8, 4, 2, 1)) -> None:
+        super().__init__()
+        self.bin_num = tuple(bin_num)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, _ = x.shape
+        features = []
+        for bins in self.bin_num:
+            if h % bins:
+                raise ValueError(f"HorizontalPoolingPyramid: height {h} is not divisible into {bins} bins")
+            strips = x.reshape(n, c, bins, -1)
+            features.append(strips.mean(-1) + strips.max(-1).values)
+        return torch.cat(features, dim=-1)
+
+
+class SeparateBNNecks(nn.Module):
+    """Per-part BNNeck and classifier (GaitBase's head; OpenGait's ``SeparateBNNecks``).
+
+    BatchNorm over the features (``parallel_BN1d``: one ``BatchNorm1d`` ``bn1d`` over
+    all ``c * parts`` values, index ``channel * parts + part``; otherwise one
+    ``BatchNorm1d(c)`` per part, ``bn1d.{i}``), then per part a linear classifier
+    ``fc_bin`` ``[parts, c, class_num]`` without bias. With ``norm`` both the
+    normalised feature and each class column of ``fc_bin`` are L2-normalised, so
+    the logits are cosines in [-1, 1] (the loss scales them, e.g. by 16).
+    Input ``[n, c, parts]``; returns ``(feature [n, c, parts], logits [n, class_num, parts])``,
+    ``feature`` being the BN output (L2-normalised per part when ``norm``).
+    """
+
+    def __init__(self, parts_num: int, in_channels: int, class_num: int, norm: bool = True, parallel_BN1d: bool = True) -> None:
+        super().__init__()
+        self.p = parts_num
+        self.class_num = class_num
+        self.norm = norm
+        self.parallel_BN1d = parallel_BN1d
+        self.fc_bin = nn.Parameter(nn.init.xavier_uniform_(torch.zeros(parts_num, in_channels, class_num)))
+        if parallel_BN1d:
+            self.bn1d = nn.BatchNorm1d(in_channels * parts_num)
+        else:
+            self.bn1d = nn.ModuleList(nn.BatchNorm1d(in_channels) for _ in range(parts_num))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c, p = x.shape
+        if self.parallel_BN1d:
+            x = self.bn1d(x.reshape(n, c * p)).reshape(n, c, p)
+        else:
+            x = torch.stack([bn(part) for bn, part in zip(self.bn1d, x.unbind(2))], dim=2)
+        feature = x.permute(2, 0, 1)
+        if self.norm:
+            feature = F.normalize(feature, dim=-1)
+            logits = feature.matmul(F.normalize(self.fc_bin, dim=1))
+        else:
+            logits = feature.matmul(self.fc_bin)
+        return feature.permute(1, 2, 0).contiguous(), logits.permute(1, 2, 0).contiguous()
+
+
+
+class ResidualStage(nn.Sequential):
+    """A stage of residual blocks over 5D features that hands the frame mask to each.
+
+    Children are :class:`BasicBlockP3D` / :class:`BasicBlock3D` (keys ``{i}.conv1...``)
+    or :class:`SetBlockWrapper`; input and output ``[n, c, s, h, w]``.
+    """
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        for block in self:
+            x = block(x, mask)
+        return x
