@@ -250,3 +250,146 @@ def plot_embedding_2d(
         handles += [Line2D([], [], marker=m, ls="", color="grey", label=c) for c, m in CONDITION_MARKERS.items()]
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=11, frameon=False)
     return ax
+
+
+def level_color(module_name: str) -> str:
+    """The ``LEVEL_COLORS`` colour of a pooling module or its level (``astp2``, ``arme2``, ``fta``, ``HPP``, ...).
+
+    ``armeK`` and ``astpK`` share level K's colour, ``fta`` that of ``astp2_fta``,
+    ``TP`` and ``HPP`` the rows' colour; levels beyond 3 (OU-MVLP, Gait3D) are grey.
+    """
+    name = {"fta": "astp2_fta", "TP": "HPP"}.get(module_name, module_name.replace("arme", "astp"))
+    for key, color in LEVEL_COLORS.items():
+        if key.endswith(f"({name})"):
+            return color
+    return "#999999"
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "[n, " + ", ".join(str(v) for v in shape[1:]) + "]"
+
+
+def plot_architecture(stages: Sequence, title: str = "HSTL, drawn from the model") -> plt.Figure:
+    """Draw an assembled HSTL from ``hstl_core.inspection.architecture(model, intermediates)``.
+
+    Top row: the trunk (3D conv, ARME levels, FTA, temporal max, HPP) as boxes whose
+    coloured bands are the regions each convolves or pools separately, with the
+    output shape ``[n, c, T, h, w]`` under each box and the frame count where FTA
+    strides time. Middle row: the ASTP after each level. Bottom: the parts
+    concatenated (one cell per part, coloured by level) and the heads.
+    """
+    trunk_kinds = {"3D conv", "ARME", "FTA", "TP", "HPP", "max pool"}
+    trunk = [s for s in stages if s.kind in trunk_kinds]
+    pools = [s for s in stages if s.kind == "ASTP"]
+    heads = {s.name: s for s in stages if s.kind in ("separate FCs", "BNNeck")}
+    fig, ax = plt.subplots(figsize=(17, 8.2))
+    step, width, box_height = 2.5, 1.7, 2.6
+    first = trunk[0].shape
+    full_rows = first[3] if len(first) == 5 else first[2]
+    x_of: dict[str, float] = {}
+    ax.add_patch(Rectangle((-step, 0), width, box_height, facecolor="0.85", edgecolor="0.3"))
+    ax.text(-step + width / 2, box_height / 2, "input\nsilhouettes", ha="center", va="center", fontsize=12)
+    ax.text(-step + width / 2, -0.35, f"[n, {first[2]}, {first[3]}, {first[4]}]" if len(first) == 5 else "",
+            ha="center", va="top", fontsize=11)
+    previous_frames = first[2] if len(first) == 5 else None
+    for index, stage in enumerate(trunk):
+        x = index * step
+        x_of[stage.name] = x
+        rows = stage.shape[3] if len(stage.shape) == 5 else stage.shape[2]
+        height = box_height * rows / full_rows
+        color = level_color(stage.name)
+        regions = stage.regions or (rows,)
+        top = box_height
+        for r_index, region in enumerate(regions):
+            band = height * region / sum(regions)
+            ax.add_patch(Rectangle((x, top - band), width, band, facecolor=color,
+                                   alpha=0.75 if r_index % 2 == 0 else 0.4, edgecolor="white", linewidth=0.5))
+            top -= band
+        ax.add_patch(Rectangle((x, box_height - height), width, height, fill=False, edgecolor="0.2", linewidth=1.5))
+        ax.annotate("", xy=(x, box_height / 2), xytext=(x - step + width, box_height / 2),
+                    arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 1.5})
+        label = {"TP": "TP\ntemporal max", "HPP": "HPP\nGeM per row"}.get(stage.kind, f"{stage.name}\n{stage.kind}")
+        if stage.kind in ("ARME", "FTA", "HPP") and len(regions) > 1:
+            label += f"\n{len(regions)} regions" if len(regions) <= 8 else f"\n{len(regions)} rows"
+        ax.text(x + width / 2, box_height + 0.15, label, ha="center", va="bottom", fontsize=12, fontweight="bold")
+        ax.text(x + width / 2, box_height - height - 0.12, _shape_text(stage.shape), ha="center", va="top", fontsize=10.5)
+        frames = stage.shape[2] if len(stage.shape) == 5 else None
+        if frames is not None and previous_frames is not None and frames != previous_frames:
+            ax.text(x - (step - width) / 2, box_height / 2 + 0.12, f"T {previous_frames}\n\u2192 {frames}",
+                    ha="center", va="bottom", fontsize=12, color="#c0392b", fontweight="bold")
+        if frames is not None:
+            previous_frames = frames
+    pool_y = -2.2
+    anchors: dict[str, float] = {}
+    forward_order = [s.name for s in stages]
+    for pool in pools:
+        source = [s.name for s in trunk if forward_order.index(s.name) < forward_order.index(pool.name)][-1]
+        x = x_of[source] + 0.1
+        color = level_color(pool.name)
+        ax.add_patch(Rectangle((x, pool_y), width - 0.2, 0.8, facecolor=color, alpha=0.85, edgecolor="0.2"))
+        ax.text(x + (width - 0.2) / 2, pool_y + 0.4, f"{pool.name}\n{_shape_text(pool.shape)}", ha="center",
+                va="center", fontsize=9.5, color="white", fontweight="bold")
+        ax.annotate("", xy=(x + width / 2 - 0.1, pool_y + 0.8), xytext=(x + width / 2 - 0.1, -0.75),
+                    arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
+        anchors[pool.name] = x + width / 2 - 0.1
+    hpp = next((s for s in trunk if s.kind == "HPP"), None)
+    groups = [(p.name, p.shape[2]) for p in pools] + ([(hpp.name, hpp.shape[2])] if hpp is not None else [])
+    if hpp is not None:
+        anchors[hpp.name] = x_of[hpp.name] + width / 2
+    total = sum(count for _, count in groups)
+    bar_y, bar_left = -4.2, 0.0
+    bar_right = (len(trunk) - 1) * step + width
+    cell = (bar_right - bar_left) / total
+    start = 0
+    for name, count in groups:
+        left = bar_left + start * cell
+        ax.add_patch(Rectangle((left, bar_y), count * cell, 0.6, facecolor=level_color(name), edgecolor="white", linewidth=0.4))
+        ax.text(left + count * cell / 2, bar_y + 0.3, str(count), ha="center", va="center", fontsize=10,
+                color="white", fontweight="bold")
+        ax.annotate("", xy=(left + count * cell / 2, bar_y + 0.62), xytext=(anchors[name], pool_y - 0.02 if name != "HPP" else -0.75),
+                    arrowprops={"arrowstyle": "->", "color": level_color(name), "lw": 1.0, "alpha": 0.7})
+        start += count
+    head_text = f"{total} parts concatenated  ->  "
+    if "Head0" in heads:
+        head_text += f"Head0: {total} separate FCs {_shape_text(heads['Head0'].shape)}  ->  "
+    if "Bn" in heads:
+        head_text += "Bn (BNNeck): the embeddings  ->  "
+    if "Head1" in heads:
+        head_text += f"Head1: logits {_shape_text(heads['Head1'].shape)}"
+    ax.text(bar_left, bar_y - 0.35, head_text, ha="left", va="top", fontsize=12)
+    ax.set_xlim(-step - 0.2, bar_right + 0.3)
+    ax.set_ylim(bar_y - 1.1, box_height + 1.4)
+    ax.axis("off")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_part_rank1(
+    accuracy: dict[str, np.ndarray],
+    groups: dict[str, Sequence[int]],
+    title: str = "rank-1 of each part alone",
+    chance: float | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Rank-1 (%) of every part alone, one line per probe set, the levels as coloured bands.
+
+    ``accuracy``: ``{"NM": [parts], ...}`` (``inspection.part_rank1``); ``groups``:
+    part indices per pooling module (``inspection.part_groups``). Draws into ``ax``
+    (a new figure if None) and returns it.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(13, 4.6))
+    for name, indices in groups.items():
+        indices = list(indices)
+        ax.axvspan(indices[0] - 0.5, indices[-1] + 0.5, color=level_color(name), alpha=0.18, linewidth=0)
+        ax.text((indices[0] + indices[-1]) / 2, 101, name, ha="center", va="bottom", fontsize=11, color=level_color(name),
+                fontweight="bold")
+    for condition, values in accuracy.items():
+        ax.plot(np.arange(len(values)), values, "o-", markersize=4, lw=1.8, color=CONDITION_COLORS.get(condition), label=condition)
+    if chance is not None:
+        ax.axhline(chance, color="0.4", linestyle=":", lw=1.5, label=f"chance {chance:.0f} %")
+    ax.set(xlabel="part index (order of the embedding)", ylabel="rank-1 (%)", ylim=(0, 108), title=title)
+    ax.set_xlim(-1, max(len(v) for v in accuracy.values()))
+    ax.legend(loc="lower left", ncol=4, fontsize=11)
+    return ax

@@ -146,3 +146,29 @@ def test_before_after_loads_the_checkpoint_and_keeps_the_fresh_model(tmp_path):
     assert not before.training and not after.training
     assert float(after.HPP.p.detach()) == 3.25 and float(before.HPP.p.detach()) == 6.5
     assert all(torch.equal(a, b) for a, b in zip(after.state_dict().values(), trained.state_dict().values()))
+
+
+def test_plot_architecture_marks_the_fta_stride_and_the_parts(tiny, recorded):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hstl_core import viz
+
+    fig = viz.plot_architecture(inspection.architecture(tiny, recorded), title="tiny")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "T 12\n\u2192 4" in texts
+    assert any(t.startswith(f"{tiny.parts} parts concatenated") for t in texts)
+    assert [t for t in texts if t in {"1", "2", "4", "32"}] == ["1", "2", "2", "4", "32"]
+    assert viz.level_color("arme3") == viz.level_color("astp3") != viz.level_color("fta")
+
+
+def test_plot_part_rank1_draws_one_line_per_condition(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hstl_core import viz
+
+    groups = inspection.part_groups(tiny)
+    accuracy = {c: np.linspace(0, 100, tiny.parts) for c in ("NM", "BG", "CL")}
+    ax = viz.plot_part_rank1(accuracy, groups, chance=10.0)
+    assert len(ax.lines) == 4 and [t.get_text() for t in ax.texts] == list(groups)
