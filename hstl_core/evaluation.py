@@ -3,14 +3,14 @@
 Features are the model's ``embeddings`` ``[N, parts, c]`` (numpy or torch), with
 three sequences of N strings: subject labels (``"075"``), types (``"nm-05"``) and
 views (``"090"``). Distances are per-part Euclidean distances averaged over parts
-(spec G.2). All accuracies are percentages.
+(HSTL's ``cuda_dist`` in ``lib/utils/evaluation.py``). All accuracies are percentages.
 
-* ``evaluate_casia_b``: HSTL's ``identification`` (spec G.3): gallery nm-01..04,
+* ``evaluate_casia_b``: HSTL's ``identification`` (``lib/utils/evaluation.py``): gallery nm-01..04,
   probe sets NM / BG / CL, one 11 x 11 grid of (probe view, gallery view) rank-1
   accuracies per set, each cell rounded to 2 decimals; the headline figure
   excludes the identical view. Also OpenGait's cross-view-gallery variant.
-* ``evaluate_oumvlp``: the same scheme with probe ``00`` and gallery ``01`` (G.4).
-* ``evaluate_gait3d``: rank-1/5/10, mAP and mINP against the whole gallery (G.5).
+* ``evaluate_oumvlp``: the same scheme with probe ``00`` and gallery ``01``.
+* ``evaluate_gait3d``: rank-1/5/10, mAP and mINP against the whole gallery (OpenGait's ``evaluate_Gait3D``).
 
 ``evaluate(eval_func, dataset_name, ...)`` dispatches by OpenGait's ``eval_func``
 name and dataset name, as ``evaluator_cfg`` / ``data_cfg`` give them.
@@ -61,7 +61,7 @@ def _as_tensor(x: ArrayLike) -> torch.Tensor:
 def pairwise_distance(probe: ArrayLike, gallery: ArrayLike, metric: str = "euc", chunk_size: int | None = None) -> np.ndarray:
     """Distances between probe ``[N, p, c]`` and gallery ``[M, p, c]``: numpy float32 ``[N, M]``.
 
-    Spec G.2. ``"euc"``: for each part the Euclidean distance
+    HSTL's ``cuda_dist``. ``"euc"``: for each part the Euclidean distance
     ``sqrt(relu(|x|^2 + |y|^2 - 2 x.y))``, averaged over the p parts (not squared,
     not the distance of the concatenated vectors). ``"cos"``: 1 - the mean over
     parts of the cosine similarity of the part vectors.
@@ -141,7 +141,7 @@ def _single_view_gallery(
     metric: str,
     remove_no_gallery: bool,
 ) -> dict[str, Any]:
-    """HSTL's ``identification`` grid (spec G.3 / G.4) for any view list and type sets."""
+    """HSTL's ``identification`` grid for any view list and type sets."""
     view_list = sorted(set(views.tolist()))
     probe_mask = np.isin(types, [t for ts in probe_sets.values() for t in ts])
     gallery_mask = np.isin(types, list(gallery_types))
@@ -186,7 +186,7 @@ def _cross_view_gallery(
     gallery_types: Sequence[str],
     metric: str,
 ) -> dict[str, Any]:
-    """OpenGait's cross-view-gallery protocol (spec G.3, last bullet).
+    """OpenGait's cross-view-gallery protocol (``evaluate_indoor_dataset`` with ``cross_view_gallery``).
 
     Per probe, the gallery is every gallery-type sequence of every view, minus the
     probe subject's sequences at the probe's own view. Per probe view: rank-1
@@ -242,7 +242,7 @@ def evaluate_casia_b(
     cross_view_gallery: bool = False,
     remove_no_gallery: bool = False,
 ) -> dict[str, Any]:
-    """CASIA-B protocol (spec G.3); SynGait test sets use it unchanged.
+    """CASIA-B protocol (the paper's Sec. 4.1, HSTL's ``identification``); SynGait test sets use it unchanged.
 
     ``embeddings [N, parts, c]``; ``labels``, ``types``, ``views`` N strings each.
     Gallery: nm-01..04; probe sets NM (nm-05/06), BG (bg-01/02), CL (cl-01/02).
@@ -258,7 +258,8 @@ def evaluate_casia_b(
 
     Cells with no probe are NaN and left out of the means. A probe whose subject
     has no gallery item at the gallery view counts as a failure, as in HSTL; with
-    ``remove_no_gallery`` such probes are dropped from that cell instead (spec G.6).
+    ``remove_no_gallery`` such probes are dropped from that cell instead (the config key
+    of that name exists in HSTL's and OpenGait's configs, but no code of theirs reads it).
 
     ``cross_view_gallery``: OpenGait's variant instead (probes nm-01, bg-01, cl-01;
     gallery nm-02, bg-02, cl-02 of all views; the probe subject's same-view gallery
@@ -282,7 +283,7 @@ def evaluate_oumvlp(
     metric: str = "euc",
     remove_no_gallery: bool = False,
 ) -> dict[str, Any]:
-    """OU-MVLP protocol (spec G.4): probe sequence ``00``, gallery ``01``, per view.
+    """OU-MVLP protocol (HSTL's ``identification``): probe sequence ``00``, gallery ``01``, per view.
 
     Same scheme and result layout as ``evaluate_casia_b`` with the single set
     ``"NM"``: with 14 views each probe view's figure is the mean over the 13 other
@@ -303,7 +304,7 @@ def evaluate_gait3d(
     probe_set: Collection[str],
     metric: str = "euc",
 ) -> dict[str, Any]:
-    """Gait3D protocol (spec G.5): probes against the whole remaining gallery.
+    """Gait3D protocol (OpenGait's ``evaluate_Gait3D``): probes against the whole remaining gallery.
 
     A sequence is a probe when ``f"{label}-{type}-{view}"`` is in ``probe_set``
     (the partition's ``PROBE_SET``); every other sequence is gallery. Per probe the
@@ -415,7 +416,7 @@ EVALUATORS: dict[str, Callable[..., dict[str, Any]]] = {
     "identification": _identification,
     "evaluate_indoor_dataset": _identification,
     "evaluate_Gait3D": _gait3d,
-    # HSTL's Gait3D config asks for this name, which HSTL never defined (spec H.2).
+    # HSTL's config/hstl_gait3d.yaml asks for this name, which HSTL's code never defines.
     "evaluation_Gait3D": _gait3d,
 }
 
@@ -430,7 +431,7 @@ def evaluate(
     metric: str = "euc",
     **kw: Any,
 ) -> dict[str, Any]:
-    """Run ``evaluator_cfg.eval_func`` on ``dataset_name`` (spec G.1).
+    """Run ``evaluator_cfg.eval_func`` on ``dataset_name``, as OpenGait's test phase does.
 
     ``identification`` and ``evaluate_indoor_dataset``: CASIA-B and SynGait* use
     ``evaluate_casia_b`` (``kw``: ``cross_view_gallery``, ``remove_no_gallery``),
