@@ -6,6 +6,7 @@
     python -m hstl_core config diff FILE1 FILE2
     python -m hstl_core synth RAW [--preset default] ...
     python -m hstl_core preprocess RAW OUT ...
+    python -m hstl_core experiment GRID.yaml [--configs ...] [--max-runs N] [--report-only]
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 
 from hstl_core import config
 
-TOOLS = ("config", "synth", "preprocess")
+TOOLS = ("config", "synth", "preprocess", "experiment")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +74,10 @@ def _tool_parser() -> argparse.ArgumentParser:
 
     add_synth_parser(tools)
     add_preprocess_parser(tools)
+
+    from hstl_core.experiments.cli import add_experiment_parser
+
+    add_experiment_parser(tools)
     return parser
 
 

@@ -6,7 +6,7 @@
 * ``run_dir`` / ``checkpoint_path`` - OpenGait's output layout.
 """
 from hstl_core.engine.checkpoints import checkpoint_path, read_scalars, restore, run_dir
-from hstl_core.engine.evaluator import evaluate_model, extract_embeddings
+from hstl_core.engine.evaluator import evaluate_features, evaluate_model, extract_embeddings
 from hstl_core.engine.launch import LaunchError, choose_plan, ensure_trained, launch
 from hstl_core.engine.main import run
 from hstl_core.engine.trainer import Trainer
@@ -17,6 +17,7 @@ __all__ = [
     "checkpoint_path",
     "choose_plan",
     "ensure_trained",
+    "evaluate_features",
     "evaluate_model",
     "extract_embeddings",
     "launch",

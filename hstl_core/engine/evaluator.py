@@ -75,6 +75,14 @@ def evaluate_model(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dict[st
     features = extract_embeddings(cfg, model, info)
     if not info.is_main:
         return None
+    return evaluate_features(cfg, features)
+
+
+def evaluate_features(cfg: dict, features: dict[str, Any]) -> dict[str, Any]:
+    """The protocol ``evaluator_cfg.eval_func`` names, on features of :func:`extract_embeddings`.
+
+    Returns the protocol's dict plus ``"summary"`` (one headline number per probe set).
+    """
     engine, data = cfg["evaluator_cfg"], cfg["data_cfg"]
     dataset_name = data.get("test_dataset_name", data["dataset_name"])
     extra: dict[str, Any] = {}
