@@ -10,7 +10,8 @@ views (``"090"``). Distances are per-part Euclidean distances averaged over part
   accuracies per set, each cell rounded to 2 decimals; the headline figure
   excludes the identical view. Also OpenGait's cross-view-gallery variant.
 * ``evaluate_oumvlp``: the same scheme with probe ``00`` and gallery ``01``.
-* ``evaluate_gait3d``: rank-1/5/10, mAP and mINP against the whole gallery (OpenGait's ``evaluate_Gait3D``).
+* ``evaluate_gait3d``: rank-1/5/10, mAP and mINP against the whole gallery (OpenGait's ``evaluate_Gait3D``);
+  SynGait-Wild uses it too (its partition's ``PROBE_SET``: one query per test id).
 
 ``evaluate(eval_func, dataset_name, ...)`` dispatches by OpenGait's ``eval_func``
 name and dataset name, as ``evaluator_cfg`` / ``data_cfg`` give them.
@@ -388,7 +389,8 @@ def save_results(result: dict[str, Any], path: str | os.PathLike) -> None:
 
 
 def _is_casia_b_like(dataset_name: str) -> bool:
-    return dataset_name == "CASIA-B" or dataset_name.startswith("SynGait")
+    """CASIA-B and the CASIA-B-shaped SynGait presets; SynGait-Wild follows Gait3D instead."""
+    return dataset_name == "CASIA-B" or (dataset_name.startswith("SynGait") and not dataset_name.startswith("SynGait-Wild"))
 
 
 def _identification(dataset_name: str, embeddings, labels, types, views, metric: str = "euc", **kw) -> dict[str, Any]:
@@ -401,7 +403,7 @@ def _identification(dataset_name: str, embeddings, labels, types, views, metric:
         return evaluate_oumvlp(embeddings, labels, types, views, metric=metric, **kw)
     raise ValueError(
         f"dataset {dataset_name!r} is not supported by the identification protocol; "
-        "use CASIA-B, SynGait* or OUMVLP (Gait3D has eval_func evaluate_Gait3D)"
+        "use CASIA-B, SynGait* or OUMVLP (Gait3D and SynGait-Wild have eval_func evaluate_Gait3D)"
     )
 
 

@@ -1,6 +1,7 @@
 """The ``synth`` and ``preprocess`` sub-commands of ``python -m hstl_core``.
 
     python -m hstl_core synth data/syngait/raw-default --preset default --workers 2
+    python -m hstl_core synth --preset wild --img_size 32      # ready to train: data/syngait/wild-32
     python -m hstl_core preprocess RAW OUT --img_size 64 --workers 2
 """
 from __future__ import annotations
@@ -8,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from hstl_core.data import wild
 from hstl_core.data.preprocess import preprocess_dataset
+from hstl_core.data.syngait import MANIFEST, ensure_syngait
 from hstl_core.data.synthetic import PRESETS, write_raw
 
 
@@ -22,7 +25,17 @@ def _subjects(text: str) -> list[int]:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    summary = write_raw(args.root, preset=args.preset, seed=args.seed, subjects=args.subjects, workers=args.workers)
+    if (args.root is None) == (args.img_size is None):
+        raise SystemExit("synth: give either ROOT (raw PNGs) or --img_size (a preprocessed set), not both or neither")
+    if args.img_size is not None:
+        if args.subjects is not None:
+            raise SystemExit("synth: --subjects works with raw PNGs only; --img_size makes the whole preset")
+        target = ensure_syngait(args.preset, img_size=args.img_size, seed=args.seed, workers=args.workers)
+        print(target)
+        print(json.dumps({k: v for k, v in json.loads((target / MANIFEST).read_text()).items() if k != "knobs"}, indent=1))
+        return 0
+    writer = wild.write_raw if args.preset in wild.WILD_PRESETS else write_raw
+    summary = writer(args.root, preset=args.preset, seed=args.seed, subjects=args.subjects, workers=args.workers)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -39,10 +52,16 @@ def _run_preprocess(args: argparse.Namespace) -> int:
 
 
 def add_synth_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``synth ROOT [--preset] [--seed] [--subjects] [--workers]``: raw SynGait PNGs."""
-    parser = subparsers.add_parser("synth", help="write raw SynGait silhouettes (CASIA-B raw layout)")
-    parser.add_argument("root", help="output folder <root>/<id>/<type-seq>/<view>/*.png")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    """Add ``synth [ROOT] [--preset] [--seed] [--subjects] [--workers] [--img_size]``.
+
+    With ROOT: raw SynGait PNGs there. With ``--img_size`` instead: the preprocessed
+    set ``data/syngait/<preset>-<img_size>`` (``ensure_syngait``), its manifest printed.
+    """
+    parser = subparsers.add_parser("synth", help="write raw SynGait silhouettes (CASIA-B raw layout) or a preprocessed set")
+    parser.add_argument("root", nargs="?", default=None, help="output folder <root>/<id>/<type-seq>/<view>/*.png")
+    parser.add_argument("--preset", default="default", choices=sorted([*PRESETS, *wild.WILD_PRESETS]))
+    parser.add_argument("--img_size", type=int, default=None,
+                        help="make the preprocessed set data/syngait/<preset>-<img_size> instead of raw PNGs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subjects", type=_subjects, default=None, help="e.g. 1-10,15 (default: all of the preset)")
     parser.add_argument("--workers", type=int, default=2)

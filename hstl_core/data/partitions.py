@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hstl_core import paths
 from hstl_core.atomic import atomic_write_text
+from hstl_core.data import wild
 from hstl_core.data.synthetic import PRESETS, get_preset
 
 PARTITION_ROOT = paths.DATA_ROOT / "partitions"
@@ -26,6 +27,12 @@ def load_partition(path: str | os.PathLike) -> dict[str, list[str]]:
     for key in ("TRAIN_SET", "TEST_SET"):
         if not isinstance(data.get(key), list):
             raise ValueError(f"{path}: partition needs a list {key!r}")
+        not_text = [item for item in data[key] if not isinstance(item, str)]
+        if not_text:
+            raise ValueError(
+                f"{path}: {key} holds {type(not_text[0]).__name__} {not_text[0]!r}; ids are folder names and "
+                f"must be strings written as the folders are named (\"001\", not 1: leading zeros matter)"
+            )
     return data
 
 
@@ -43,7 +50,13 @@ def ou_mvlp() -> dict[str, list[str]]:
 
 
 def syngait(preset: str) -> dict[str, list[str]]:
-    """SynGait: the first ``round(train_fraction * subjects)`` ids train, the rest test."""
+    """SynGait: the first ``round(train_fraction * subjects)`` ids train, the rest test.
+
+    Wild presets add Gait3D's ``PROBE_SET`` (one query sequence per test id, see
+    ``hstl_core.data.wild.partition``).
+    """
+    if preset in wild.WILD_PRESETS:
+        return wild.partition(preset)
     knobs = get_preset(preset)
     ids = [f"{i:03d}" for i in range(1, knobs.subjects + 1)]
     cut = round(knobs.train_fraction * knobs.subjects)
@@ -70,5 +83,5 @@ def write_shipped_partitions() -> None:
     write_partition(PARTITION_ROOT / "CASIA-B_include_005.json", casia_b(include_005=True))
     write_partition(PARTITION_ROOT / "CASIA-B.json", casia_b(include_005=False))
     write_partition(PARTITION_ROOT / "OUMVLP.json", ou_mvlp())
-    for preset in PRESETS:
+    for preset in [*PRESETS, *wild.WILD_PRESETS]:
         write_syngait_partition(preset)
