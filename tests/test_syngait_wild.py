@@ -103,3 +103,16 @@ def test_unknown_names_are_refused():
         wild.generate_wild_sequence(1, "wl-01", "nope")
     with pytest.raises(ValueError, match="outside"):
         wild.wild_statistics(subjects=[0])
+
+
+def test_engine_evaluation_summarises_a_wild_test_set(tmp_path):
+    from hstl_core.engine.evaluator import evaluate_features
+
+    partition = tmp_path / "wild.json"
+    partition.write_text(json.dumps({"TRAIN_SET": ["001"], "TEST_SET": ["076", "077"], "PROBE_SET": ["076-wl-01-c01", "077-wl-01-c03"]}))
+    cfg = {"evaluator_cfg": {"eval_func": "evaluate_Gait3D"},
+           "data_cfg": {"dataset_name": "SynGait-Wild", "dataset_partition": str(partition)}}
+    features = {"embeddings": np.array([[[0.0]], [[0.1]], [[1.0]], [[1.2]]], np.float32), "labels": ["076", "076", "077", "077"],
+                "types": ["wl-01", "wl-02", "wl-01", "wl-02"], "views": ["c01", "c02", "c03", "c01"]}
+    result = evaluate_features(cfg, features)
+    assert result["summary"] == {"Rank-1": 100.0, "Rank-5": 100.0, "mAP": 100.0, "mINP": 100.0}

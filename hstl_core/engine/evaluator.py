@@ -22,6 +22,9 @@ from hstl_core.paths import resolve_data_path
 
 log = logging.getLogger("hstl")
 
+GAIT3D_SUMMARY = ("Rank-1", "Rank-5", "mAP", "mINP")
+"""Headline numbers of a Gait3D-protocol result (Gait3D, SynGait-Wild) kept in ``"summary"``."""
+
 
 def autocast_for(device: torch.device, engine_cfg: dict) -> Any:
     """fp16 autocast on CUDA (``enable_float16``), bf16 on a CPU (``enable_bfloat16``)."""
@@ -102,4 +105,5 @@ def evaluate_features(cfg: dict, features: dict[str, Any]) -> dict[str, Any]:
     else:
         log.info("test results: %s", {k: v for k, v in result.items() if not isinstance(v, (dict, list))})
     result["summary"] = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "mean" in v}
+    result["summary"] |= {k: result[k] for k in GAIT3D_SUMMARY if k in result}
     return result
