@@ -100,12 +100,16 @@ class WildSequence:
 
     ``frames``: ``uint8 [T, 240, 320]`` (0/255), the frames the camera delivered;
     ``flags``: name of :data:`FLAGS` -> ``bool [T]``; ``nominal``: frames before drops
-    (``nominal - T`` were dropped); ``site``, ``direction``, ``fps``, ``wear`` describe it.
+    (``nominal - T`` were dropped); ``times``: ``float [T]`` seconds of the delivered
+    frames; ``walk``: the walker's route on the ground (camera at the origin, looking
+    along +x); ``site``, ``direction``, ``fps``, ``wear`` describe it.
     """
 
     frames: np.ndarray
     flags: dict[str, np.ndarray]
     nominal: int
+    times: np.ndarray
+    walk: Walk
     site: str
     direction: str
     fps: float
@@ -323,7 +327,7 @@ def render_wild_sequence(walker: Subject, subject: int, type_seq: str, preset: s
             mask[:] = 0
             flags["empty"][i] = True
         out[i] = to_raw_size(mask)
-    return WildSequence(out, flags, nominal, site.name, direction, fps, wear)
+    return WildSequence(out, flags, nominal, times, walk, site.name, direction, fps, wear)
 
 
 def generate_wild_sequence(subject: int, type_seq: str, preset: str = "wild", seed: int = 0) -> WildSequence:
