@@ -8,7 +8,9 @@ process group at all. Multi-node runs are ``torchrun``'s own rendezvous
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -36,13 +38,36 @@ class DistInfo:
         return self.backend is not None
 
 
-def init_distributed() -> DistInfo:
+class CollectiveTimeout(RuntimeError):
+    """A collective waited longer than ``collective_timeout``: a rank is stopped, hung or gone."""
+
+    PATTERN = re.compile(r"timed out|timeout", re.IGNORECASE)
+
+    @classmethod
+    def matches(cls, error: BaseException) -> bool:
+        """Whether ``error`` is a backend's collective timeout (gloo raises one on every rank)."""
+        return isinstance(error, RuntimeError) and not isinstance(error, cls) and bool(cls.PATTERN.search(str(error)))
+
+    @classmethod
+    def explain(cls, error: BaseException, timeout: float | None) -> "CollectiveTimeout":
+        limit = f"{timeout:g} s" if timeout else "the backend's default"
+        return cls(
+            f"a collective operation waited longer than collective_timeout ({limit}): another rank is stopped "
+            f"(SIGSTOP, a debugger), hung or dead; its log under <run_dir>/torchrun-*/ tells which. If a phase "
+            f"legitimately keeps the other ranks waiting longer (a long evaluation on rank 0), raise "
+            f"trainer_cfg/evaluator_cfg.collective_timeout. Backend error: {error}"
+        )
+
+
+def init_distributed(timeout: float | None = None) -> DistInfo:
     """Join the process group torchrun prepared, or describe a plain single process.
 
     Backend: NCCL when CUDA is available (one GPU per process, chosen by
     ``LOCAL_RANK``, so several nodes work), gloo otherwise. Under torchrun the group
     is made even for one process, so a one-GPU run takes the same path (DDP, SyncBN,
-    collectives) as a multi-GPU one.
+    collectives) as a multi-GPU one. ``timeout`` (seconds, ``collective_timeout`` in the
+    config) bounds every collective: a rank that stops answering makes the others fail
+    with a timeout instead of waiting forever (None: torch's default).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -55,14 +80,20 @@ def init_distributed() -> DistInfo:
         return DistInfo(0, 1, 0, device, None)
     backend = "nccl" if cuda else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, device_id=device if cuda else None)
+        kwargs = {"timeout": timedelta(seconds=float(timeout))} if timeout else {}
+        dist.init_process_group(backend=backend, device_id=device if cuda else None, **kwargs)
     return DistInfo(rank, world_size, local_rank, device, backend)
 
 
-def shutdown() -> None:
-    """Leave the process group (no-op for a single process)."""
+def shutdown(wait_for_others: bool = True) -> None:
+    """Leave the process group (no-op for a single process).
+
+    ``wait_for_others=False`` after an error: no barrier, which would wait on a
+    stopped or dead rank for a whole timeout again.
+    """
     if dist.is_initialized():
-        dist.barrier()
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -7,6 +7,16 @@ drives a progress bar; every rank's output also goes to files under
 ``<run_dir>/torchrun/`` (torchrun's own ``--log-dir``). Interrupting the cell stops
 the whole process group; a failed rank raises :class:`LaunchError` with its last
 log lines.
+
+When things go wrong:
+* a second ``launch`` of the same phase into a run folder that a live run owns is
+  refused (:class:`~hstl_core.engine.ownership.RunFolderBusy`, naming its PID); the
+  lock of a dead run is taken over;
+* when the launching process dies (kernel restart, SIGTERM, SIGKILL), every rank
+  exits within about a second (a watchdog on the launcher's PID) and torchrun with
+  them, so no run keeps training or holding GPUs;
+* a rank that stops answering (SIGSTOP, a hang) makes the others fail after
+  ``collective_timeout`` seconds with an error saying so.
 """
 from __future__ import annotations
 
@@ -26,9 +36,11 @@ import torch
 from tqdm.auto import tqdm
 
 from hstl_core import config as config_module
+from hstl_core import lifeline
 from hstl_core.atomic import atomic_write_text
 from hstl_core.engine.checkpoints import checkpoint_path, run_dir
-from hstl_core.engine.main import RESULT_FILE
+from hstl_core.engine.main import LAUNCHER_ENV, RESULT_FILE
+from hstl_core.engine.ownership import own_run_folder
 from hstl_core.paths import OUTPUT_ROOT, REPO_ROOT
 
 ITERATION_LINE = re.compile(r"Iteration (\d+)/(\d+)")
@@ -81,7 +93,14 @@ def launch(
         cfg = config_module.load(cfg)
     plan = choose_plan(nproc)
     folder = run_dir(cfg, phase, output_root).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(folder, phase) as lock_fd:
+        return _launch_owned(cfg, plan, folder, phase, iteration, output_root, quiet, lock_fd)
+
+
+def _launch_owned(
+    cfg: dict, plan: Plan, folder: Path, phase: str, iteration: int, output_root: str | Path, quiet: bool, lock_fd: int
+) -> dict[str, Any]:
+    """``launch`` once the run folder's lock is held (``lock_fd``, handed on to torchrun)."""
     cfg_file = folder / f"launch-{phase}.yaml"
     atomic_write_text(cfg_file, config_module.dump(cfg))
     result_file = folder / RESULT_FILE.format(phase=phase)
@@ -96,9 +115,11 @@ def launch(
         command += ["--iter", str(iteration)]
     print(f"launch: {plan.describe()}; logs of every rank in {log_dir}", flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1")
+    env[LAUNCHER_ENV] = lifeline.identity()
     if plan.backend == "gloo":
         env.update(MASTER_ADDR="127.0.0.1", GLOO_SOCKET_IFNAME=env.get("GLOO_SOCKET_IFNAME", "lo"), OMP_NUM_THREADS="1")
-    tail = _stream(command, env, cfg["trainer_cfg"]["total_iter"] if phase == "train" else None, quiet)
+    total = cfg["trainer_cfg"]["total_iter"] if phase == "train" else None
+    tail = _stream(command, env, total, quiet, lock_fd)
     if tail is not None:
         raise LaunchError(_failure_report(log_dir, tail))
     result = json.loads(result_file.read_text())
@@ -106,11 +127,16 @@ def launch(
     return result
 
 
-def _stream(command: list[str], env: dict[str, str], total: int | None, quiet: bool) -> deque[str] | None:
-    """Run torchrun in its own process group; None on success, else its last lines."""
+def _stream(command: list[str], env: dict[str, str], total: int | None, quiet: bool, lock_fd: int) -> deque[str] | None:
+    """Run torchrun in its own process group; None on success, else its last lines.
+
+    torchrun inherits the run folder's lock (``lock_fd``), so the folder stays owned
+    while it runs. The kernel kills torchrun when this process dies (it would
+    otherwise linger after its ranks, which end themselves, see ``tie_to_launcher``).
+    """
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, bufsize=1, start_new_session=True,
+        text=True, bufsize=1, start_new_session=True, pass_fds=(lock_fd,), preexec_fn=_die_with_launcher,
     )
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     bar = tqdm(total=total, desc="iterations", disable=total is None)
@@ -123,7 +149,7 @@ def _stream(command: list[str], env: dict[str, str], total: int | None, quiet: b
             if not quiet:
                 print(line, end="", flush=True)
         process.wait()
-    except KeyboardInterrupt:
+    except BaseException:
         _stop_group(process)
         raise
     finally:
@@ -131,6 +157,11 @@ def _stream(command: list[str], env: dict[str, str], total: int | None, quiet: b
         if process.poll() is None:
             _stop_group(process)
     return None if process.returncode == 0 else tail
+
+
+def _die_with_launcher() -> None:
+    """In the forked torchrun, before it runs: SIGKILL when the launching process exits."""
+    lifeline.die_with_parent(signal.SIGKILL)
 
 
 def _stop_group(process: subprocess.Popen) -> None:

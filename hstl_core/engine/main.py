@@ -1,15 +1,20 @@
 """What ``python -m hstl_core --cfgs FILE --phase train|test`` does in each process."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hstl_core import lifeline
 from hstl_core.engine.checkpoints import restore, run_dir
-from hstl_core.engine.distributed import DistInfo, init_distributed, shutdown
+from hstl_core.engine.distributed import CollectiveTimeout, DistInfo, init_distributed, shutdown
+from hstl_core.engine.ownership import own_run_folder
 from hstl_core.engine.evaluator import evaluate_model
 from hstl_core.engine.trainer import Trainer
 from hstl_core.evaluation import save_results
@@ -19,6 +24,25 @@ log = logging.getLogger("hstl")
 
 RESULT_FILE = "result-{phase}.json"
 """Rank 0 writes the phase's final metrics here, in the run folder (read by ``launch``)."""
+
+LAUNCHER_ENV = "HSTL_LAUNCHER"
+"""Set by ``launch`` to the launching process's :func:`hstl_core.lifeline.identity`: every
+rank exits within a second of that process's death, and the launcher holds the run
+folder's lock for the ranks."""
+
+
+def tie_to_launcher() -> None:
+    """Make this process end when whoever started it ends (no orphaned rank keeps a GPU).
+
+    Under torchrun the kernel kills the rank when torchrun exits (``PR_SET_PDEATHSIG``);
+    under ``launch`` a watchdog thread also ends it when the launching process (a
+    notebook kernel) is gone, even when that was a SIGKILL that torchrun outlived.
+    """
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        lifeline.die_with_parent(signal.SIGKILL)
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if launcher:
+        lifeline.exit_when_gone(launcher, "the launching process")
 
 
 def setup_logging(info: DistInfo, folder: Path, log_to_file: bool) -> None:
@@ -45,16 +69,25 @@ def run(
     if iteration:
         cfg["trainer_cfg"]["restore_hint"] = iteration
         cfg["evaluator_cfg"]["restore_hint"] = iteration
-    info = init_distributed()
+    tie_to_launcher()
     folder = run_dir(cfg, phase, output_root)
-    setup_logging(info, folder, log_to_file)
-    try:
-        result = _train(cfg, info, output_root) if phase == "train" else _test(cfg, info, output_root)
-        if info.is_main:
-            save_results(result, folder / RESULT_FILE.format(phase=phase))
-        return result if info.is_main else None
-    finally:
+    engine = cfg["trainer_cfg"] if phase == "train" else cfg["evaluator_cfg"]
+    with contextlib.ExitStack() as stack:
+        if LAUNCHER_ENV not in os.environ and int(os.environ.get("RANK", "0")) == 0:
+            stack.enter_context(own_run_folder(folder, phase))
+        info = init_distributed(timeout=engine.get("collective_timeout"))
+        setup_logging(info, folder, log_to_file)
+        try:
+            result = _train(cfg, info, output_root) if phase == "train" else _test(cfg, info, output_root)
+            if info.is_main:
+                save_results(result, folder / RESULT_FILE.format(phase=phase))
+        except BaseException as error:
+            shutdown(wait_for_others=False)
+            if CollectiveTimeout.matches(error):
+                raise CollectiveTimeout.explain(error, engine.get("collective_timeout")) from error
+            raise
         shutdown()
+        return result if info.is_main else None
 
 
 def _train(cfg: dict, info: DistInfo, output_root: str | Path) -> dict[str, Any]:
