@@ -40,13 +40,15 @@ $(REVEAL): slides/package.json slides/package-lock.json | $(STAMP)
 	     $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt sphinx-revealjs; fi
 	mkdir -p $(dir $(REVEAL)) && touch $(REVEAL)
 
-# What tests/test_slides.py needs: reveal.js and Chromium. Installed where this machine
-# allows (npm; root with apt-get); otherwise says so, and the browser test skips.
+# What the browser tests need: reveal.js (tests/test_slides.py) and Chromium (that test
+# and tests/browser/, which drives it with the playwright package of the seminar extra,
+# never with a browser of its own). Installed where this machine allows (npm; root with
+# apt-get); otherwise says so, and those tests skip.
 browser:
-	@$(MAKE) -s --no-print-directory $(REVEAL) || echo "browser: reveal.js could not be installed; the browser test will be skipped"
+	@$(MAKE) -s --no-print-directory $(REVEAL) || echo "browser: reveal.js could not be installed; the browser tests will be skipped"
 	@if [ -x /usr/bin/chromium ]; then :; \
 	 elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	   echo "browser: installing chromium (apt-get)"; \
 	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	   || echo "browser: chromium could not be installed; the browser test will be skipped"; \
-	 else echo "browser: no /usr/bin/chromium and no root apt-get; the browser test will be skipped"; fi
+	   || echo "browser: chromium could not be installed; the browser tests will be skipped"; \
+	 else echo "browser: no /usr/bin/chromium and no root apt-get; the browser tests will be skipped"; fi
