@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from hstl_core.data.render import RAW_HEIGHT, RAW_WIDTH, SPHERE, false_blob, fill_solids, punch_holes, ragged_edges, solid_points, to_raw_size
+from hstl_core.data.render import RAW_HEIGHT, RAW_WIDTH, SPHERE, fill_solids, punch_holes, ragged_edges, solid_points, to_raw_size
 from hstl_core.data.synthetic import Subject, _rng
 from hstl_core.data.walker import pose_solids, sample_body, sample_outfit, sample_style, stride_length
 from hstl_core.data.wild_scene import FOCAL, SITES, TiltedCamera, Walk, Wear, add_wear, sample_walk, sample_wear
@@ -65,7 +65,8 @@ class WildPreset:
     ``noise``: segmentation-fault level (1 = the rates below); ``body_spread`` /
     ``style_spread`` as in ``synthetic.Preset`` (0.8 = the ``default`` preset's);
     ``render_scale``: internal resolution; ``train_fraction``: share of ids (the
-    first ones) in the training partition.
+    first ones) in the training partition; ``occluders``: whether the sites' static
+    occluders are drawn.
     """
 
     subjects: int
@@ -80,6 +81,7 @@ class WildPreset:
     style_spread: float
     render_scale: float
     train_fraction: float
+    occluders: bool = True
 
 
 WILD_PRESETS: dict[str, WildPreset] = {
@@ -204,6 +206,18 @@ def _world_points(solids: dict, heading: float, position: np.ndarray) -> np.ndar
     return world
 
 
+def _attached_blob(mask: np.ndarray, rng: np.random.Generator, scale: float) -> bool:
+    """Glue a blob (a bag, a trolley, a bit of background the segmenter took for the walker) to
+    the outline at a random foreground pixel; False when the frame has no foreground."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return False
+    i = int(rng.integers(len(ys)))
+    axes = (max(1, int(rng.integers(4, 13) * scale)), max(1, int(rng.integers(4, 13) * scale)))
+    cv2.ellipse(mask, (int(xs[i]), int(ys[i])), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    return True
+
+
 def _polygons(solids: dict, projected: np.ndarray) -> list[np.ndarray]:
     counts = [len(SPHERE) * len(solid) for solid in solids.values()]
     return np.split(projected, np.cumsum(counts)[:-1])
@@ -267,7 +281,7 @@ def render_wild_sequence(walker: Subject, subject: int, type_seq: str, preset: s
     padded = (2 * shape[0], 2 * shape[1])
     inner = (slice(shape[0] // 2, shape[0] // 2 + shape[0]), slice(shape[1] // 2, shape[1] // 2 + shape[1]))
     occluders = [(int(x0 * shape[1]), int(y0 * shape[0]), int(np.ceil(x1 * shape[1])), int(np.ceil(y1 * shape[0])))
-                 for x0, y0, x1, y1 in site.occluders]
+                 for x0, y0, x1, y1 in site.occluders] if knobs.occluders else []
     kernel = np.ones((3, 3), np.uint8)
     out = np.zeros((len(times), RAW_HEIGHT, RAW_WIDTH), np.uint8)
     flags = {name: np.zeros(len(times), bool) for name in FLAGS}
@@ -317,8 +331,7 @@ def render_wild_sequence(walker: Subject, subject: int, type_seq: str, preset: s
             punch_holes(mask, rng, int(rng.integers(1, 6)), scale * 1.5)
             flags["holes"][i] = True
         if rng.random() < 0.12 * knobs.noise:
-            false_blob(mask, rng, scale * 2.0)
-            flags["merge"][i] = True
+            flags["merge"][i] = _attached_blob(mask, rng, scale)
         if rng.random() < 0.15 * knobs.noise:
             grow = rng.random() < 0.5
             mask = (cv2.dilate if grow else cv2.erode)(mask, kernel)
