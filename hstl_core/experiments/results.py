@@ -29,7 +29,8 @@ from hstl_core.experiments.grid import Grid
 from hstl_core.experiments.runner import is_done, result_path
 
 RUN_COLUMNS = ("run_id", "config", "benchmark", "seed", "model", "params", "flops", "iterations",
-               "train_seconds", "test_seconds", "threads", "code_revision", "cfg_hash")
+               "train_seconds", "test_seconds", "train_cpu_seconds", "test_cpu_seconds", "threads",
+               "code_revision", "cfg_hash")
 
 
 def collect(grid: Grid) -> list[dict[str, Any]]:
@@ -137,6 +138,7 @@ def cell_table(grid: Grid, results: list[dict]) -> list[dict[str, Any]]:
             row: dict[str, Any] = {
                 "config": config, "benchmark": bench, "n": len(runs), "params": runs[0]["params"],
                 "gflops": runs[0]["flops"] / 1e9, "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
+                "train_cpu_seconds": float(np.mean([r["train_cpu_seconds"] for r in runs])),
             }
             for metric in names:
                 row[metric], row[f"{metric}_sd"] = _mean_sd(list(_values(results, config, bench, metric).values()))
@@ -219,12 +221,12 @@ def summary_markdown(grid: Grid, results: list[dict]) -> str:
             continue
         names = metric_names(results, bench)
         lines += [f"## {bench} (headline: {grid.benchmarks[bench].headline})", ""]
-        lines.append("| config | seeds | " + " | ".join(names) + " | params | GFLOPs | train s |")
-        lines.append("|---" * (len(names) + 5) + "|")
+        lines.append("| config | seeds | " + " | ".join(names) + " | params | GFLOPs | train CPU s | train wall s |")
+        lines.append("|---" * (len(names) + 6) + "|")
         for r in rows:
             cells = [f"{r[m]:.1f} +- {r[m + '_sd']:.1f}" if math.isfinite(r[m + "_sd"]) else f"{r[m]:.1f}" for m in names]
             lines.append(f"| {r['config']} | {r['n']} | " + " | ".join(cells)
-                         + f" | {r['params']:,} | {r['gflops']:.3f} | {r['train_seconds']:.0f} |")
+                         + f" | {r['params']:,} | {r['gflops']:.3f} | {r['train_cpu_seconds']:.0f} | {r['train_seconds']:.0f} |")
         lines.append("")
         stability = subset_stability(grid, results, bench)
         lines.append(

@@ -7,7 +7,10 @@ iteration, so the resumed run is the uninterrupted one). Several runner processe
 may work on one grid at once: each run is claimed with a lock file first.
 
 Training is in-process and single-process (no torchrun): on a CPU one process with
-all threads is as fast as gloo ranks and has no start-up cost. The test phase embeds
+all threads is as fast as gloo ranks and has no start-up cost. Times are recorded as
+wall seconds and as this process's CPU seconds (``time.process_time``; with
+``num_workers: 0`` loading is included): on a shared machine the wall time says
+how busy it was, the CPU time what the run costs. The test phase embeds
 the test set once and evaluates it whole and on two halves of the test ids (A: the
 1st, 3rd, ... id; B: the others), so each run also tells how much the metric moves
 between two test sets of half the size.
@@ -77,7 +80,7 @@ def is_done(grid: Grid, spec: RunSpec) -> bool:
 
 def metrics_of(result: dict[str, Any]) -> dict[str, float]:
     """The numbers of a protocol result: per-condition rank-1 (plus their ``mean``) or Rank-k/mAP/mINP."""
-    metrics = {k: float(v) for k, v in result.get("summary", {}).items()}
+    metrics = {k: float(v["mean"]) for k, v in result.items() if isinstance(v, dict) and "mean" in v}
     if metrics:
         metrics["mean"] = float(np.mean(list(metrics.values())))
     for key, value in result.items():
@@ -113,23 +116,24 @@ def execute(grid: Grid, spec: RunSpec, output_root: Path) -> dict[str, Any]:
     cfg["trainer_cfg"]["restore_hint"] = resumed_from
     params, flops = model_cost(cfg["model_cfg"], grid.flops_input)
     log.info("run %s (config %s): %s parameters, %.3f GFLOPs", spec.run_id, spec.cfg_hash, f"{params:,}", flops / 1e9)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     trainer = Trainer(cfg, info, root)
     outcome = trainer.train()
-    train_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+    train_seconds, train_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
     features = extract_embeddings(cfg, trainer.model, info)
     full = evaluate_features(cfg, features)
     ids = sorted(set(features["labels"]))
     halves = {"A": set(ids[0::2]), "B": set(ids[1::2])}
     subsets = {name: metrics_of(evaluate_features(cfg, _subset(features, part))) for name, part in halves.items()}
-    test_seconds = time.perf_counter() - started
+    test_seconds, test_cpu = time.perf_counter() - started, time.process_time() - cpu
     result = {
         "run_id": spec.run_id, "grid": grid.name, "config": spec.config, "benchmark": spec.benchmark,
         "seed": spec.seed, "cfg_hash": spec.cfg_hash, "code_revision": code_revision(),
         "model": cfg["model_cfg"]["model"], "params": params, "flops": flops, "flops_input": list(grid.flops_input),
         "iterations": outcome["iteration"], "resumed_from": resumed_from,
         "train_seconds": round(train_seconds, 2), "test_seconds": round(test_seconds, 2),
+        "train_cpu_seconds": round(train_cpu, 2), "test_cpu_seconds": round(test_cpu, 2),
         "threads": torch.get_num_threads(), "host": socket.gethostname(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "test_ids": len(ids), "test_sequences": len(features["labels"]),
