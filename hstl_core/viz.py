@@ -393,3 +393,33 @@ def plot_part_rank1(
     ax.set_xlim(-1, max(len(v) for v in accuracy.values()))
     ax.legend(loc="lower left", ncol=4, fontsize=11)
     return ax
+
+
+def show_at_scale(
+    images: Sequence[np.ndarray], titles: Sequence[str], inches_per_pixel: float, title: str = "", gap: float = 0.6
+) -> plt.Figure:
+    """Images ``[h, w]`` side by side with every pixel the same size on the page.
+
+    ``plt.subplots`` gives each panel the same box, which blows a 64 x 64 crop up to the
+    height of a 240 x 320 frame; here each panel is ``h x w`` times ``inches_per_pixel``
+    inches, so sizes compare by eye. Panels are bottom-aligned, each framed in grey.
+    Grey colormap, 0 to 1 for float images and 0 to 255 otherwise.
+    """
+    widths = [image.shape[1] * inches_per_pixel for image in images]
+    heights = [image.shape[0] * inches_per_pixel for image in images]
+    bottom, top = 0.15, 0.75 + (0.45 if title else 0.0)
+    fig_w, fig_h = sum(widths) + gap * (len(images) + 1), max(heights) + bottom + top
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    left = gap
+    for image, width, height, label in zip(images, widths, heights, titles):
+        ax = fig.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1 if image.dtype.kind == "f" else 255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color("0.6")
+        ax.set_title(label, fontsize=12)
+        left += width + gap
+    if title:
+        fig.suptitle(title, y=1 - 0.2 / fig_h, va="top")
+    return fig
