@@ -122,10 +122,16 @@ SCHEMA: dict[str, Any] = {
         "data_in_use": Key((list,), nullable=True),
     },
     "model_cfg": {
-        "model": Key(STR, required=True, choices=("HSTL", "HSTL_OU", "HSTL_Gait3D")),
-        "channels": Key(INT_LIST, required=True),
-        "class_num": Key(INT, required=True),
+        "model": Key(STR, required=True, choices=("HSTL", "HSTL_OU", "HSTL_Gait3D", "Baseline", "DeepGaitV2")),
+        "channels": Key(INT_LIST),
+        "class_num": Key(INT),
         "input_height": Key(INT),
+        "backbone_cfg": Key((dict,)),
+        "SeparateFCs": Key((dict,)),
+        "SeparateBNNecks": Key((dict,)),
+        "bin_num": Key(INT_LIST),
+        "Backbone": Key((dict,)),
+        "use_emb2": Key(BOOL),
     },
     "loss_cfg": ListOf(LOSSES),
     "optimizer_cfg": TorchClass(torch.optim, "solver"),
@@ -169,6 +175,19 @@ SCHEMA: dict[str, Any] = {
 """Every key OpenGait's HSTL configs use, plus ours (``enable_bfloat16``,
 ``clip_grad_norm``, ``seed``, ``model_cfg.input_height``). ``optimizer_cfg`` and
 ``scheduler_cfg`` take the keyword arguments of the named ``torch.optim`` class."""
+
+
+_HSTL_KEYS = (("channels", "class_num"), ("input_height",))
+MODEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "HSTL": _HSTL_KEYS,
+    "HSTL_OU": _HSTL_KEYS,
+    "HSTL_Gait3D": _HSTL_KEYS,
+    "Baseline": (("backbone_cfg", "SeparateFCs", "SeparateBNNecks"), ("bin_num",)),
+    "DeepGaitV2": (("Backbone", "SeparateBNNecks"), ("use_emb2", "bin_num")),
+}
+"""(required, optional) ``model_cfg`` keys per model besides ``model``: the HSTL
+family's, and OpenGait's own for ``Baseline`` and ``DeepGaitV2``. The content of
+OpenGait's nested sections is checked by ``build_model``."""
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -229,6 +248,21 @@ def validate(cfg: dict) -> list[str]:
     problems: list[str] = []
     _check_section(cfg, SCHEMA, "", problems)
     problems += _check_samplers(cfg)
+    problems += _check_model_keys(cfg)
+    return problems
+
+
+def _check_model_keys(cfg: dict) -> list[str]:
+    """The ``model_cfg`` keys the named model needs, and no key it does not know."""
+    model_cfg = cfg.get("model_cfg")
+    if not isinstance(model_cfg, dict) or model_cfg.get("model") not in MODEL_KEYS:
+        return []
+    name = model_cfg["model"]
+    required, optional = MODEL_KEYS[name]
+    problems = [f"model_cfg.{key}: required key is missing for model {name}" for key in required if key not in model_cfg]
+    for key in model_cfg:
+        if key != "model" and key not in required + optional:
+            problems.append(f"model_cfg.{key}: not a key of model {name}; its keys are {', '.join(required + optional)}")
     return problems
 
 

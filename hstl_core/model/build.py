@@ -1,8 +1,12 @@
-"""``build_model``: an HSTL variant from OpenGait's ``model_cfg``."""
+"""``build_model``: an HSTL variant, GaitBase or DeepGaitV2 from OpenGait's ``model_cfg``."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from torch import nn
+
+from hstl_core.model.deepgaitv2 import DeepGaitV2
+from hstl_core.model.gaitbase import GaitBase
 from hstl_core.model.hstl import HSTL, PAPER_HEIGHT, HSTL_Gait3D, HSTL_OU
 
 MODELS: dict[str, type[HSTL]] = {"HSTL": HSTL, "HSTL_OU": HSTL_OU, "HSTL_Gait3D": HSTL_Gait3D}
@@ -15,8 +19,16 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def build_model(model_cfg: Mapping) -> HSTL:
+OPENGAIT_MODELS: dict[str, Callable[[Mapping], nn.Module]] = {"Baseline": GaitBase, "DeepGaitV2": DeepGaitV2}
+"""Models built from OpenGait's own ``model_cfg`` sections (``backbone_cfg`` /
+``Backbone``, ``SeparateFCs``, ``SeparateBNNecks``, ``bin_num``): each checks its keys."""
+
+
+def build_model(model_cfg: Mapping) -> nn.Module:
     """Build the model ``model_cfg`` names.
+
+    ``Baseline`` (GaitBase) and ``DeepGaitV2`` take OpenGait's ``model_cfg`` for them
+    unchanged (see ``hstl_core.model.gaitbase`` / ``deepgaitv2``). For the HSTL family:
 
     Keys: ``model`` (``HSTL`` | ``HSTL_OU`` | ``HSTL_Gait3D``), ``channels`` (3 widths
     for HSTL, 4 for the others), ``class_num`` (training identities) and
@@ -24,12 +36,14 @@ def build_model(model_cfg: Mapping) -> HSTL:
     ``{"model": "HSTL", "channels": [32, 64, 128], "class_num": 74}`` is the paper's
     CASIA-B model. Raises ValueError naming the offending key.
     """
+    name = model_cfg.get("model")
+    if name in OPENGAIT_MODELS:
+        return OPENGAIT_MODELS[name](model_cfg)
     unknown = sorted(set(model_cfg) - set(MODEL_CFG_KEYS))
     if unknown:
         raise ValueError(f"model_cfg: unknown key(s) {unknown}; allowed: {list(MODEL_CFG_KEYS)}")
-    name = model_cfg.get("model")
     if name not in MODELS:
-        raise ValueError(f"model_cfg.model: {name!r} is not one of {sorted(MODELS)}")
+        raise ValueError(f"model_cfg.model: {name!r} is not one of {sorted([*MODELS, *OPENGAIT_MODELS])}")
     channels = model_cfg.get("channels")
     expected = len(MODELS[name].LEVEL_SPLITS) + 1
     if not isinstance(channels, (list, tuple)) or len(channels) != expected or not all(map(_positive_int, channels)):

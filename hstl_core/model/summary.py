@@ -1,7 +1,7 @@
 """Parameters and FLOPs per top-level module, counted analytically from shapes.
 
 Convention: one multiply-add = 2 FLOPs, counted for the layers that multiply
-(3D/2D/1D convolutions, linear layers, separate FC heads); biases, activations,
+(3D/2D/1D convolutions, linear layers, separate FC heads, the BNNeck classifiers); biases, activations,
 pooling, GeM, softmax and BatchNorm are not counted (together well under 1 % of
 HSTL's cost). With it the paper's CASIA-B model costs about 51.65 GFLOPs for a
 30-frame 64 x 44 sequence (25.8 G multiply-adds), the paper's ~51.7 GFLOPs.
@@ -15,12 +15,13 @@ from math import prod
 import torch
 from torch import nn
 
-from hstl_core.model.layers import SeparateFCs
+from hstl_core.model.layers import SeparateBNNecks, SeparateFCs
 
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One top-level module: name, class, output shape, parameters, FLOPs."""
+    """One top-level module: name, class, output shape (the first output of a
+    module returning a tuple, e.g. ``SeparateBNNecks``' features), parameters, FLOPs."""
 
     name: str
     kind: str
@@ -66,6 +67,8 @@ def layer_flops(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
         return 2 * output.numel() * module.in_features
     if isinstance(module, SeparateFCs):
         return 2 * output.numel() * module.fc_bin.shape[1]
+    if isinstance(module, SeparateBNNecks):
+        return 2 * output[1].numel() * module.fc_bin.shape[1]
     return 0
 
 
@@ -87,8 +90,8 @@ def summary(model: nn.Module, input_shape: tuple[int, ...] = (1, 30, 64, 44)) ->
         return hook
 
     def shape(top: str):
-        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            shapes[top] = tuple(output.shape)
+        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor | tuple) -> None:
+            shapes[top] = tuple((output[0] if isinstance(output, tuple) else output).shape)
 
         return hook
 
