@@ -38,3 +38,17 @@ def resolve_data_path(path: str | os.PathLike) -> Path:
         if option.exists():
             return option.resolve()
     return tries[0]
+
+
+def folder_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be one folder inside another (None when it can).
+
+    Config names that become folders (``dataset_name``, ``save_name``) must not be
+    absolute, ``..`` or hold a separator: the run would write outside ``output_root``.
+    """
+    text = str(name)
+    if text in ("", ".", ".."):
+        return "is empty, '.' or '..'"
+    if "/" in text or "\\" in text or "\0" in text:
+        return "holds a path separator (or is absolute)"
+    return None

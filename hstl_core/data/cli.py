@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from hstl_core.data import wild
 from hstl_core.data.preprocess import preprocess_dataset
@@ -41,13 +42,21 @@ def _run_synth(args: argparse.Namespace) -> int:
 
 
 def _run_preprocess(args: argparse.Namespace) -> int:
-    report = preprocess_dataset(args.raw, args.out, img_size=args.img_size, workers=args.workers, fmt=args.format,
-                                clean=args.clean, min_frames=args.min_frames)
+    """Exit 0 when the output folder holds sequences; 1 when nothing was written or there; 2 on a refused input."""
+    try:
+        report = preprocess_dataset(args.raw, args.out, img_size=args.img_size, workers=args.workers, fmt=args.format,
+                                    clean=args.clean, min_frames=args.min_frames)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"preprocess: {err}", file=sys.stderr)
+        return 2
     print(f"written {len(report['written'])}, already there {len(report['skipped_existing'])}, "
           f"skipped {len(report['skipped'])}, frames {report['frames_in']} -> {report['frames_out']}, "
           f"problems {len(report['errors'])}; report: {args.out}/preprocess_report.json")
     for problem in report["errors"][:20]:
         print("  ", problem)
+    if not report["written"] and not report["skipped_existing"]:
+        print(f"preprocess: no sequence was written to {args.out}; see the problems above", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,12 +6,23 @@ foreground mass, cut S columns. :func:`preprocess_dataset` runs it over a raw tr
 ``raw/<id>/<type>/<view>/*.png`` in parallel and writes
 ``out/<id>/<type>/<view>/<view>.npy`` (or ``.pkl``), resumably and atomically, with a
 JSON report of everything written, dropped and skipped.
+
+Interruptions and resumes (the policy a long preprocessing run wants):
+* the report is rewritten every few seconds while running (``"complete": false``), so
+  a killed run leaves the problems it found; a resumed run keeps them;
+* a resumed run must use the same ``img_size``, format, ``clean`` and ``min_frames``
+  as the report in the output folder says, otherwise it is refused (mixing 64- and
+  128-pixel arrays in one folder would be silent); an existing ``.npy`` of another
+  size is reported and skipped;
+* temporaries left by a killed run are deleted at the start;
+* pool workers exit within a second when the parent process dies (even by SIGKILL).
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,14 +30,28 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from hstl_core.atomic import atomic_write_text
-from hstl_core.data.io import save_sequence
+from hstl_core import lifeline
+from hstl_core.atomic import TEMPORARY, atomic_write_text
+from hstl_core.data.io import npy_header, save_sequence
 
 MIN_PIXEL_SUM = 10000
 """A frame whose pixel sum is at most this has "no data" (about 39 white pixels)."""
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 REPORT_NAME = "preprocess_report.json"
+SETTINGS = ("img_size", "format", "clean", "min_frames")
+"""Report keys a resumed run must share with the run that began the output folder."""
+REPORT_EVERY_S = 2.0
+
+
+def check_img_size(img_size: int) -> None:
+    """Refuse an output size that is not a positive even number of pixels.
+
+    The cut takes ``img_size // 2`` columns each side of the centre: an odd size
+    would give ``S x (S - 1)`` frames.
+    """
+    if not isinstance(img_size, int) or isinstance(img_size, bool) or img_size <= 0 or img_size % 2:
+        raise ValueError(f"img_size must be a positive even number of pixels (64 as CASIA-B's), not {img_size!r}")
 
 
 def pretreat_frame(frame: np.ndarray, img_size: int = 64) -> tuple[np.ndarray | None, str]:
@@ -141,6 +166,15 @@ def _process_sequence(args: tuple) -> dict:
     target = _output_path(Path(out_root), sid, seq, view, fmt)
     if target.exists():
         entry["status"] = "exists"
+        if fmt == "npy":
+            try:
+                shape = npy_header(target)[0]
+            except ValueError as err:
+                shape = None
+                entry["errors"].append(str(err))
+            if shape is None or shape[1:] != (img_size, img_size):
+                entry["errors"].append(f"{target}: existing array of shape {shape} does not fit img_size={img_size}; delete it to redo")
+                entry["status"] = "skipped: existing array does not fit img_size"
         return entry
     kept, size = [], None
     for path in files:
@@ -194,29 +228,100 @@ def preprocess_dataset(
         raise ValueError(f"output folder {out} lies inside the input folder {raw}; choose a folder outside it")
     if fmt not in ("npy", "pkl"):
         raise ValueError(f"fmt must be 'npy' or 'pkl', not {fmt!r}")
+    check_img_size(img_size)
     started = time.perf_counter()
     sequences, problems = discover(raw)
+    if not sequences:
+        raise ValueError(
+            f"no sequence found in {raw}: the layout is <raw>/<id>/<type-seq>/<view>/<frame>.png "
+            f"(one folder level off?); first problems: {problems[:3]}"
+        )
+    settings = {"img_size": img_size, "format": fmt, "clean": clean, "min_frames": min_frames}
+    earlier = _earlier_report(out, settings)
+    removed = _remove_temporaries(out)
     tasks = [(sid, seq, view, files, str(out), img_size, fmt, clean, min_frames) for sid, seq, view, files in sequences]
     report = {
-        "raw_root": str(raw), "out_root": str(out), "img_size": img_size, "format": fmt, "clean": clean,
-        "min_frames": min_frames, "written": [], "skipped_existing": [], "skipped": {}, "dropped_frames": {},
-        "errors": list(problems), "frames_in": 0, "frames_out": 0,
+        "raw_root": str(raw), "out_root": str(out), **settings, "complete": False,
+        "written": [], "skipped_existing": [], "skipped": dict(earlier.get("skipped", {})),
+        "dropped_frames": dict(earlier.get("dropped_frames", {})), "errors": list(earlier.get("errors", [])),
+        "frames_in": 0, "frames_out": 0, "removed_temporaries": [str(p) for p in removed],
     }
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    _add_errors(report, problems)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1))
+    last_save = time.monotonic()
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_watch_parent, initargs=(lifeline.identity(),)) as pool:
         for entry in tqdm(pool.map(_process_sequence, tasks, chunksize=8), total=len(tasks), desc="preprocess"):
-            name, status = entry["sequence"], entry["status"]
-            report["errors"].extend(entry["errors"])
-            if status == "exists":
-                report["skipped_existing"].append(name)
-                continue
-            report["frames_in"] += entry["frames_in"]
-            if entry["dropped"]:
-                report["dropped_frames"][name] = entry["dropped"]
-            if status == "written":
-                report["written"].append(name)
-                report["frames_out"] += entry["frames_out"]
-            else:
-                report["skipped"][name] = status
+            _add_entry(report, entry)
+            if time.monotonic() - last_save > REPORT_EVERY_S:
+                atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1))
+                last_save = time.monotonic()
+    report["complete"] = True
     report["seconds"] = round(time.perf_counter() - started, 3)
     atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1))
     return report
+
+
+def _add_entry(report: dict, entry: dict) -> None:
+    """Fold one worker's entry into the report."""
+    name, status = entry["sequence"], entry["status"]
+    _add_errors(report, entry["errors"])
+    if status == "exists":
+        report["skipped_existing"].append(name)
+        report["skipped"].pop(name, None)
+        return
+    report["frames_in"] += entry["frames_in"]
+    if entry["dropped"]:
+        report["dropped_frames"][name] = entry["dropped"]
+    if status == "written":
+        report["written"].append(name)
+        report["frames_out"] += entry["frames_out"]
+        report["skipped"].pop(name, None)
+    else:
+        report["skipped"][name] = status
+
+
+def _add_errors(report: dict, errors: Iterable[str]) -> None:
+    """Append the errors not already listed (a resumed run finds the earlier ones again)."""
+    known = set(report["errors"])
+    for error in errors:
+        if error not in known:
+            report["errors"].append(error)
+            known.add(error)
+
+
+def _earlier_report(out: Path, settings: dict) -> dict:
+    """The report a previous (perhaps killed) run left in ``out``; refuse other settings."""
+    path = out / REPORT_NAME
+    if not path.is_file():
+        return {}
+    try:
+        earlier = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path}: unreadable report of an earlier run ({err}); delete it to start over") from err
+    different = [f"{k}={earlier.get(k)!r} (now {settings[k]!r})" for k in SETTINGS if earlier.get(k) != settings[k]]
+    if different:
+        raise ValueError(
+            f"{out} was preprocessed with " + ", ".join(different) + f" ({path}); resuming would mix both: "
+            "use another output folder, or delete this one to redo it"
+        )
+    return earlier
+
+
+def _remove_temporaries(out: Path) -> list[Path]:
+    """Delete the temporaries of atomic writes a killed run left anywhere under ``out``."""
+    if not out.is_dir():
+        return []
+    removed = []
+    for folder, _, names in os.walk(out):
+        for name in names:
+            if TEMPORARY.match(name):
+                path = Path(folder) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def _watch_parent(parent: str) -> None:
+    """Pool worker initializer: exit when the parent process is gone (no orphaned workers)."""
+    lifeline.exit_when_gone(parent, "the preprocess parent")

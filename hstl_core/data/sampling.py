@@ -41,6 +41,12 @@ class TripletSampler(torch.utils.data.Sampler):
         p, k = (int(v) for v in batch_size)
         if p > len(dataset.label_set):
             raise ValueError(f"batch_size P={p} but the dataset has only {len(dataset.label_set)} ids")
+        most = max(len(indices) for indices in dataset.indices_dict.values())
+        if k > most:
+            raise ValueError(
+                f"batch_size K={k} sequences per id, but no id of the training set has more than {most}: "
+                f"every batch would repeat sequences to fill P*K={p * k} places; choose K <= {most}"
+            )
         if (p * k) % world_size:
             raise ValueError(f"batch_size P*K={p * k} is not divisible by world_size={world_size}")
         if not 0 <= rank < world_size:
@@ -121,6 +127,8 @@ def select_frames(length: int, sampler_cfg: dict, rng: np.random.Generator) -> n
     ``fixed_unordered``: F random frames (with replacement only if length < F).
     ``all_ordered``: every frame, the first ``frames_all_limit`` if set.
     """
+    if length < 1:
+        raise ValueError("a sequence of 0 frames cannot be sampled (the dataset index leaves such .npy files out)")
     sample_type = sampler_cfg.get("sample_type", "fixed_ordered")
     if sample_type == "all_ordered":
         limit = sampler_cfg.get("frames_all_limit")

@@ -9,14 +9,17 @@ path repeats itself; that is the rule, not an accident.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 
+from hstl_core.atomic import remove_temporaries
 from hstl_core.model import save_checkpoint
 from hstl_core.model.checkpoint import load_content, read_checkpoint
+from hstl_core.paths import folder_name_problem
 
-__all__ = ["checkpoint_path", "read_scalars", "restore", "run_dir", "save_checkpoint"]
+__all__ = ["checkpoint_path", "read_scalars", "restore", "run_dir", "save_checkpoint", "saved_iterations"]
 
 
 def _engine_cfg(cfg: dict, phase: str) -> dict:
@@ -25,15 +28,39 @@ def _engine_cfg(cfg: dict, phase: str) -> dict:
 
 
 def run_dir(cfg: dict, phase: str = "train", output_root: str | Path = "output") -> Path:
-    """``output_root/<dataset_name>/<model>/<save_name>`` for the phase's engine config."""
+    """``output_root/<dataset_name>/<model>/<save_name>`` for the phase's engine config.
+
+    Each of the three names must be one plain folder name (no ``/``, not ``..``, not
+    absolute), so a run never writes outside ``output_root``; otherwise ``ValueError``.
+    """
     engine = _engine_cfg(cfg, phase)
-    return Path(output_root) / cfg["data_cfg"]["dataset_name"] / cfg["model_cfg"]["model"] / engine["save_name"]
+    section = "trainer_cfg" if phase == "train" else "evaluator_cfg"
+    names = {
+        "data_cfg.dataset_name": cfg["data_cfg"]["dataset_name"],
+        "model_cfg.model": cfg["model_cfg"]["model"],
+        f"{section}.save_name": engine["save_name"],
+    }
+    for key, name in names.items():
+        problem = folder_name_problem(name)
+        if problem:
+            raise ValueError(f"{key} {name!r} {problem}: it names a folder under output_root")
+    return Path(output_root).joinpath(*names.values())
+
 
 
 def checkpoint_path(cfg: dict, iteration: int, phase: str = "train", output_root: str | Path = "output") -> Path:
     """``<run_dir>/checkpoints/<save_name>-<iteration:05d>.pt``."""
     engine = _engine_cfg(cfg, phase)
     return run_dir(cfg, phase, output_root) / "checkpoints" / f"{engine['save_name']}-{iteration:05d}.pt"
+
+
+def saved_iterations(cfg: dict, phase: str = "train", output_root: str | Path = "output") -> list[int]:
+    """The iterations of this run's checkpoints on disk, ascending."""
+    engine = _engine_cfg(cfg, phase)
+    pattern = re.compile(rf"{re.escape(engine['save_name'])}-(\d+)\.pt")
+    folder = run_dir(cfg, phase, output_root) / "checkpoints"
+    found = [pattern.fullmatch(p.name) for p in folder.glob("*.pt")] if folder.is_dir() else []
+    return sorted(int(m.group(1)) for m in found if m)
 
 
 def restore(
@@ -60,8 +87,14 @@ def restore(
         path, start = checkpoint_path(cfg, hint, phase, output_root), hint
     else:
         path, start = Path(hint), 0
+    if isinstance(hint, int):
+        remove_temporaries(path.parent, ".pt")
     if not path.is_file():
-        raise FileNotFoundError(f"restore_hint {hint!r}: no checkpoint at {path}")
+        message = f"restore_hint {hint!r}: no checkpoint at {path}"
+        if isinstance(hint, int):
+            found = saved_iterations(cfg, phase, output_root)
+            message += f"; this run has checkpoints of iterations {found}" if found else "; this run has no checkpoint yet"
+        raise FileNotFoundError(message)
     content = read_checkpoint(path)
     load_content(model, content, path, strict=engine.get("restore_ckpt_strict", True))
     if isinstance(hint, int) and phase == "train":

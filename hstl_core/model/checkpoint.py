@@ -5,6 +5,11 @@ An OpenGait checkpoint is a dict ``{"model", "optimizer", "scheduler",
 when it was saved from a DDP wrapper. A bare state dict is accepted too. Files are
 read with ``torch.load(weights_only=True)``: tensors and plain containers only, no
 code runs while reading.
+
+A checkpoint is refused, with the file and the offending keys named, when a value of
+its state dict is not a tensor, or when a floating-point tensor holds NaN or an
+infinity: a diverged run's weights would otherwise load silently and be trained on
+or evaluated as if they were a model.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hstl_core.atomic import atomic_write_bytes
+from hstl_core.atomic import atomic_write_bytes, remove_temporaries
 
 DDP_PREFIX = "module."
 
@@ -51,7 +56,28 @@ def _state_and_iteration(content: Mapping) -> tuple[dict[str, torch.Tensor], int
     is_opengait = "model" in content and isinstance(content["model"], Mapping)
     state = content["model"] if is_opengait else content
     iteration = int(content["iteration"]) if is_opengait and "iteration" in content else None
-    return {key.removeprefix(DDP_PREFIX): value for key, value in state.items()}, iteration
+    return {str(key).removeprefix(DDP_PREFIX): value for key, value in state.items()}, iteration
+
+
+def check_values(state: Mapping, path: str | os.PathLike) -> None:
+    """Refuse a state dict with a non-tensor value or a non-finite floating-point tensor.
+
+    Raises one :class:`CheckpointError` naming the file and every such key.
+    """
+    not_tensors = [f"{key} ({type(value).__name__})" for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(
+            f"checkpoint {path}: {len(not_tensors)} state-dict value(s) are not tensors: " + ", ".join(not_tensors[:20])
+        )
+    non_finite = [
+        key for key, value in state.items()
+        if value.is_floating_point() and value.numel() and not bool(torch.isfinite(value).all())
+    ]
+    if non_finite:
+        raise CheckpointError(
+            f"checkpoint {path}: {len(non_finite)} tensor(s) hold NaN or infinite values (a diverged run?): "
+            + ", ".join(non_finite[:20]) + "; load an earlier checkpoint"
+        )
 
 
 def mismatch_report(model: nn.Module, state: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
@@ -81,6 +107,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
 def load_content(model: nn.Module, content: Mapping, path: str | os.PathLike, strict: bool = True) -> int | None:
     """:func:`load_checkpoint` for a checkpoint already read with :func:`read_checkpoint`."""
     state, iteration = _state_and_iteration(content)
+    check_values(state, path)
     missing, unexpected, wrong_shape = mismatch_report(model, state)
     if wrong_shape or (strict and (missing or unexpected)):
         lines = [f"checkpoint {path} does not fit {type(model).__name__}:"]
@@ -99,7 +126,11 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> Path:
-    """Write an OpenGait-style checkpoint dict atomically; return the path."""
+    """Write an OpenGait-style checkpoint dict atomically; return the path.
+
+    Temporaries of checkpoint writes that a kill interrupted earlier (``.*.pt.*.tmp``,
+    as large as a checkpoint each) are removed from the folder first.
+    """
     content = {
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
@@ -108,5 +139,6 @@ def save_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(content, buffer)
+    remove_temporaries(Path(path).parent, Path(path).suffix)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
