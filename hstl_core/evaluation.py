@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
@@ -132,6 +133,20 @@ def _nanmean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else math.nan
 
 
+def _check_gallery(labels: np.ndarray, types: np.ndarray, gallery_types: Sequence[str]) -> None:
+    """Refuse a test set without gallery sequences; warn when it has a single subject."""
+    if not np.isin(types, list(gallery_types)).any():
+        raise ValueError(
+            f"the test set has no gallery sequence (types {', '.join(gallery_types)}; found types "
+            f"{', '.join(sorted(set(types.tolist()))[:10])}): nothing to match probes against"
+        )
+    if len(set(labels.tolist())) < 2:
+        warnings.warn(
+            f"the test set holds a single subject ({labels[0]}): every probe matches it, rank-1 is 100 % by construction",
+            stacklevel=3,
+        )
+
+
 def _single_view_gallery(
     embeddings: ArrayLike,
     labels: np.ndarray,
@@ -143,6 +158,7 @@ def _single_view_gallery(
     remove_no_gallery: bool,
 ) -> dict[str, Any]:
     """HSTL's ``identification`` grid for any view list and type sets."""
+    _check_gallery(labels, types, gallery_types)
     view_list = sorted(set(views.tolist()))
     probe_mask = np.isin(types, [t for ts in probe_sets.values() for t in ts])
     gallery_mask = np.isin(types, list(gallery_types))
@@ -159,6 +175,8 @@ def _single_view_gallery(
             rows = np.flatnonzero(np.isin(p_type, list(condition_types)) & (p_view == probe_view))
             for j, gallery_view in enumerate(view_list):
                 cols = np.flatnonzero(g_view == gallery_view)
+                if cols.size == 0:
+                    continue  # no gallery at this view: the cell is NaN and left out of the means
                 kept = rows
                 if remove_no_gallery:
                     kept = rows[np.isin(p_lab[rows], g_lab[cols])]
@@ -194,6 +212,7 @@ def _cross_view_gallery(
     (probes without a correct match left count as failures) and mAP (over probes
     that have one), each rounded to 2 decimals; the set's figures are their means.
     """
+    _check_gallery(labels, types, gallery_types)
     view_list = sorted(set(views.tolist()))
     gallery_idx = np.flatnonzero(np.isin(types, list(gallery_types)))
     g_lab, g_view = labels[gallery_idx], views[gallery_idx]
@@ -257,7 +276,9 @@ def evaluate_casia_b(
          "BG": ..., "CL": ...,
          "views": [V view strings]}         # the views present in the data, sorted
 
-    Cells with no probe are NaN and left out of the means. A probe whose subject
+    Cells with no probe, or no gallery sequence at the gallery view, are NaN and left
+    out of the means (a table shows ``-``). A test set without any gallery sequence is
+    a ``ValueError``; a single test subject gives a warning. A probe whose subject
     has no gallery item at the gallery view counts as a failure, as in HSTL; with
     ``remove_no_gallery`` such probes are dropped from that cell instead (the config key
     of that name exists in HSTL's and OpenGait's configs, but no code of theirs reads it).
