@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import torch
 import yaml
 
-from hstl_core.paths import CONFIG_ROOT
+from hstl_core.paths import CONFIG_ROOT, folder_name_problem
 
 DEFAULT_CONFIG = CONFIG_ROOT / "default.yaml"
 
@@ -42,6 +42,10 @@ class Key:
     nullable: bool = False
     inert: str | None = None
     """Why a known OpenGait key has no effect here (a warning is printed when set)."""
+    minimum: float | None = None
+    """The smallest value a number may take (``1`` for iteration counts and frame numbers)."""
+    folder: bool = False
+    """The value names a folder under ``output_root``: one plain name, never a path."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ SAMPLER = {
         STR,
         choices=("fixed_ordered", "fixed_unordered", "unfixed_ordered", "unfixed_unordered", "all_ordered", "all_unordered"),
     ),
-    "frames_num_fixed": Key(INT),
+    "frames_num_fixed": Key(INT, minimum=1),
     "frames_num_max": Key(INT),
     "frames_num_min": Key(INT),
     "frames_skip_num": Key(INT),
@@ -90,8 +94,15 @@ TRANSFORMS = {
         "img_w": Key(INT), "divsor": Key(NUM), "disvor": Key(NUM), "cutting": Key(INT, nullable=True),
     },
     "BaseSilTransform": {"divsor": Key(NUM), "disvor": Key(NUM)},
+    "RandomPerspective": {"prob": Key(NUM), "distortion_scale": Key(NUM)},
+    "RandomHorizontalFlip": {"prob": Key(NUM)},
+    "RandomRotate": {"prob": Key(NUM), "degree": Key(NUM)},
+    "RandomErasing": {"prob": Key(NUM), "sl": Key(NUM), "sh": Key(NUM), "r1": Key(NUM), "per_frame": Key(BOOL)},
+    "Compose": {"trf_cfg": Key((list,))},
 }
 """Our silhouette transforms; ``disvor`` is the original HSTL code's spelling of ``divsor``.
+OpenGait's augmentations by name and its nested ``Compose`` (``trf_cfg``, whose
+entries the transform builder checks) are accepted as OpenGait's configs write them.
 Training augmentations are ``torchvision.<Name>`` entries (``hstl_core.data.transforms``)."""
 
 LOSSES = {
@@ -106,13 +117,18 @@ LOSSES = {
     },
 }
 
-NUMERIC_STRING_HINT = "(PyYAML reads a number like 1e-4 without a dot as a string: write 1.0e-4)"
+def numeric_string_hint(text: str) -> str:
+    """Why a number arrived as the string ``text``, and how to write it so YAML reads a number."""
+    mantissa, e, exponent = text.strip().lower().partition("e")
+    if e and "." not in mantissa:
+        return f"(PyYAML reads {text} without a dot as a string: write {mantissa}.0e{exponent})"
+    return f"(a quoted number is a string: write {text.strip()} without quotes)"
 
 DISTRIBUTED_INERT = "torchrun decides: one process per GPU, or N gloo processes on a CPU"
 
 SCHEMA: dict[str, Any] = {
     "data_cfg": {
-        "dataset_name": Key(STR, required=True),
+        "dataset_name": Key(STR, required=True, folder=True),
         "dataset_root": Key(STR, required=True),
         "dataset_partition": Key(STR, required=True),
         "test_dataset_name": Key(STR),
@@ -122,7 +138,7 @@ SCHEMA: dict[str, Any] = {
         "data_in_use": Key((list,), nullable=True),
     },
     "model_cfg": {
-        "model": Key(STR, required=True, choices=("HSTL", "HSTL_OU", "HSTL_Gait3D", "Baseline", "DeepGaitV2")),
+        "model": Key(STR, required=True, choices=("HSTL", "HSTL_OU", "HSTL_Gait3D", "Baseline", "DeepGaitV2", "HSTLPP")),
         "channels": Key(INT_LIST),
         "class_num": Key(INT),
         "input_height": Key(INT),
@@ -132,6 +148,10 @@ SCHEMA: dict[str, Any] = {
         "bin_num": Key(INT_LIST),
         "Backbone": Key((dict,)),
         "use_emb2": Key(BOOL),
+        "p3d_arme": Key(BOOL),
+        "downsample": Key(BOOL),
+        "bnneck_head": Key(BOOL),
+        "part_confidence": Key(BOOL),
     },
     "loss_cfg": ListOf(LOSSES),
     "optimizer_cfg": TorchClass(torch.optim, "solver"),
@@ -143,17 +163,17 @@ SCHEMA: dict[str, Any] = {
         "with_test": Key(BOOL),
         "fix_BN": Key(BOOL),
         "sync_BN": Key(BOOL),
-        "log_iter": Key(INT),
-        "save_iter": Key(INT),
-        "total_iter": Key(INT),
-        "save_name": Key(STR),
+        "log_iter": Key(INT, minimum=1),
+        "save_iter": Key(INT, minimum=1),
+        "total_iter": Key(INT, minimum=1),
+        "save_name": Key(STR, folder=True),
         "restore_hint": Key((int, str)),
         "restore_ckpt_strict": Key(BOOL),
         "optimizer_reset": Key(BOOL),
         "scheduler_reset": Key(BOOL),
         "clip_grad_norm": Key(NUM, nullable=True),
         "seed": Key(INT),
-        "collective_timeout": Key(NUM),
+        "collective_timeout": Key(NUM, minimum=1),
         "sampler": SAMPLER,
         "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),
     },
@@ -162,11 +182,11 @@ SCHEMA: dict[str, Any] = {
         "enable_distributed": Key(BOOL, inert=DISTRIBUTED_INERT),
         "restore_hint": Key((int, str)),
         "restore_ckpt_strict": Key(BOOL),
-        "save_name": Key(STR),
+        "save_name": Key(STR, folder=True),
         "eval_func": Key(STR),
         "metric": Key(STR, choices=("euc", "cos")),
         "cross_view_gallery": Key(BOOL),
-        "collective_timeout": Key(NUM),
+        "collective_timeout": Key(NUM, minimum=1),
         "sampler": SAMPLER,
         "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),
     },
@@ -184,10 +204,16 @@ MODEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "HSTL_Gait3D": _HSTL_KEYS,
     "Baseline": (("backbone_cfg", "SeparateFCs", "SeparateBNNecks"), ("bin_num",)),
     "DeepGaitV2": (("Backbone", "SeparateBNNecks"), ("use_emb2", "bin_num")),
+    "HSTLPP": (("channels", "class_num"), ("input_height", "p3d_arme", "downsample", "bnneck_head", "part_confidence")),
 }
 """(required, optional) ``model_cfg`` keys per model besides ``model``: the HSTL
-family's, and OpenGait's own for ``Baseline`` and ``DeepGaitV2``. The content of
+family's (HSTL++ adds its switches, ``hstl_core.model.hstl_pp``), and OpenGait's own
+for ``Baseline`` and ``DeepGaitV2``. The content of
 OpenGait's nested sections is checked by ``build_model``."""
+
+
+REQUIRED_SECTIONS = ("data_cfg", "model_cfg")
+"""Sections an experiment must write (default.yaml has none of their required keys)."""
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -246,6 +272,7 @@ def load(path: str | Path, base: str | Path | None = DEFAULT_CONFIG) -> dict:
 def validate(cfg: dict) -> list[str]:
     """All problems of a merged config, one line each (empty when it is valid)."""
     problems: list[str] = []
+    problems += [f"{name}: required section is missing" for name in REQUIRED_SECTIONS if name not in cfg]
     _check_section(cfg, SCHEMA, "", problems)
     problems += _check_samplers(cfg)
     problems += _check_model_keys(cfg)
@@ -352,12 +379,16 @@ def _check_leaf(value: Any, rule: Key, dotted: str, problems: list[str]) -> None
     if not _is_instance(value, rule.types):
         expected = " or ".join(t.__name__ for t in rule.types)
         hint = ""
-        if isinstance(value, str) and float in rule.types and _looks_numeric(value):
-            hint = f" {NUMERIC_STRING_HINT}"
+        if isinstance(value, str) and (float in rule.types or int in rule.types) and _looks_numeric(value):
+            hint = f" {numeric_string_hint(value)}"
         problems.append(f"{dotted}: expected {expected}, got {_describe(value)}{hint}")
         return
     if rule.choices is not None and value not in rule.choices:
         problems.append(f"{dotted}: {value!r} is not one of {', '.join(map(str, rule.choices))}")
+    if rule.minimum is not None and value < rule.minimum:
+        problems.append(f"{dotted}: must be at least {rule.minimum:g}, got {value!r}")
+    if rule.folder and folder_name_problem(value):
+        problems.append(f"{dotted}: {value!r} {folder_name_problem(value)}; it names one folder under output_root")
 
 
 def _check_list(value: Any, rule: ListOf, dotted: str, problems: list[str]) -> None:
@@ -402,7 +433,7 @@ def _check_torch_class(cfg: Any, rule: TorchClass, section: str, problems: list[
             problems.append(f"{section}.{key}: {name} takes no argument {key!r}; {_nearest(key, accepted)}")
         elif isinstance(value, str) and _looks_numeric(value):
             problems.append(
-                f"{section}.{key}: expected a number, got the string {value!r} {NUMERIC_STRING_HINT}"
+                f"{section}.{key}: expected a number, got the string {value!r} {numeric_string_hint(value)}"
             )
 
 

@@ -64,6 +64,19 @@ def weight_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def check_class_num(model_cfg: dict, train_ids: list[str]) -> None:
+    """Refuse ``model_cfg.class_num`` below the number of training ids (the loss would index past it).
+
+    GaitBase and DeepGaitV2 keep OpenGait's ``model_cfg``, where it is ``SeparateBNNecks.class_num``.
+    """
+    class_num = model_cfg["class_num"] if "class_num" in model_cfg else model_cfg["SeparateBNNecks"]["class_num"]
+    if class_num < len(train_ids):
+        raise ValueError(
+            f"model_cfg.class_num is {class_num} but the training set has {len(train_ids)} ids; "
+            f"set class_num to at least {len(train_ids)}"
+        )
+
+
 class Trainer:
     """Everything one training process needs, built from a merged config."""
 
@@ -94,7 +107,9 @@ class Trainer:
             cfg["data_cfg"], self.engine, train=True, rank=info.rank, world_size=info.world_size,
             seed=self.engine.get("seed", 0), start_iteration=self.iteration,
         )
-        self.writer = SummaryWriter(self.run_dir / "summary", purge_step=self.iteration) if info.is_main else None
+        check_class_num(cfg["model_cfg"], self.loader.dataset.dataset.label_set)
+        # Events after the resumed checkpoint are dropped; the step it was saved at stays.
+        self.writer = SummaryWriter(self.run_dir / "summary", purge_step=self.iteration + 1) if info.is_main else None
         if info.is_main:
             params = sum(p.numel() for p in model.parameters())
             log.info(
