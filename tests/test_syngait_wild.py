@@ -73,6 +73,12 @@ def test_most_frames_survive_the_real_preprocessing():
     assert sils is not None and len(sils) >= 0.5 * len(seq.frames) and sils.shape[1:] == (32, 32)
 
 
+def test_a_walk_off_to_the_side_stays_in_view():
+    seq = wild.generate_wild_sequence(5, "wl-01")  # once walked wholly outside the frame
+    sils = pretreat_sequence(seq.frames, 32)
+    assert sils is not None and len(sils) >= 0.5 * len(seq.frames)
+
+
 def test_partition_has_one_probe_per_test_id_that_names_a_real_sequence():
     part = syngait("wild")
     knobs = wild.WILD_PRESETS["wild"]

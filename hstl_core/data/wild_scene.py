@@ -123,7 +123,8 @@ def sample_walk(rng: np.random.Generator, site: Site, times: np.ndarray, speed: 
     depth = site.distance + rng.normal(0.0, 0.8) - route[len(route) // 2, 0]
     depth = max(depth, 3.5 - route[:, 0].min())
     ahead = route[:, 0] + depth
-    lateral = (rng.normal(0.0, 0.12) - np.mean(route[:, 1] / ahead)) / np.mean(1.0 / ahead)
+    bearing = np.clip(rng.normal(0.0, 0.12), -0.15, 0.15)  # mean direction of the walker from the camera's axis (rad)
+    lateral = (bearing - np.mean(route[:, 1] / ahead)) / np.mean(1.0 / ahead)
     return dataclasses.replace(walk, start=np.array([depth, lateral])), direction
 
 
