@@ -14,6 +14,20 @@ not cited here because we could not check them against the published PDF):
 Tensor names: ``n`` batch, ``c`` channels, ``s`` frames, ``h`` x ``w`` map, ``p`` parts.
 Region heights are given in rows of a 64-high input (as in the paper's code) and
 scaled by ``input_height / 64``; the scale must give whole rows.
+
+Two implementations of the same function, switched by ``set_fast_path``:
+
+* the fast path (what ``build_model`` returns): 3D convolution weights and features
+  in ``channels_last_3d`` memory (oneDNN's native layout on CPUs, cuDNN's NDHWC on
+  GPUs), leaky ReLU in place, and FTA's two temporal max pools run once on the
+  whole map instead of once per region (a (k, 1, 1) pool never mixes rows, so
+  this is exact); only the per-region branch weights are computed per region;
+* the plain path: the original code's layout and per-region split/cat, kept as the
+  reference that ``record_intermediates`` (per-region hooks), the equivalence
+  tests and ``benchmarks/bench_speed.py`` run against.
+
+Both give the same state dict (keys, shapes, values) and the same fp32 outputs up
+to float rounding (relative 1e-5 in the tests).
 """
 from __future__ import annotations
 
@@ -38,6 +52,25 @@ PAPER_HEIGHT = 64
 """The silhouette height the paper's region splits are written for."""
 
 
+def set_fast_path(model: nn.Module, enabled: bool) -> nn.Module:
+    """Switch every HSTL module inside ``model`` to the fast (or the plain) path.
+
+    Sets ``fast`` on HSTL's own modules, ``inplace`` on its ``nn.LeakyReLU`` and the
+    memory format of every ``nn.Conv3d`` weight (``channels_last_3d`` when fast,
+    contiguous when plain; parameters keep their identity, so an optimizer built
+    before still holds them). Returns ``model``.
+    """
+    layout = torch.channels_last_3d if enabled else torch.contiguous_format
+    for module in model.modules():
+        if isinstance(module, (ARMEConv, FTABlock, HSTL)):
+            module.fast = enabled
+        elif isinstance(module, nn.LeakyReLU):
+            module.inplace = enabled
+        elif isinstance(module, nn.Conv3d):
+            module.weight.data = module.weight.data.contiguous(memory_format=layout)
+    return model
+
+
 class ARMEConv(nn.Module):
     """One ARME convolution layer (paper Sec. 3, adaptive region-based motion extractor).
 
@@ -52,10 +85,12 @@ class ARMEConv(nn.Module):
         super().__init__()
         self.splits = list(splits)
         self.conv3d = nn.ModuleList(BasicConv3d(in_channels, out_channels) for _ in self.splits)
+        self.fast = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         regions = x.split(self.splits, dim=3)
-        return leaky_relu(torch.cat([conv(region) for conv, region in zip(self.conv3d, regions)], dim=3))
+        joined = torch.cat([conv(region) for conv, region in zip(self.conv3d, regions)], dim=3)
+        return leaky_relu(joined, inplace=self.fast)
 
 
 class FTA(nn.Module):
@@ -101,10 +136,37 @@ class FTABlock(nn.Module):
         super().__init__()
         self.splits = list(splits)
         self.mma = nn.ModuleList(FTA(channels) for _ in self.splits)
+        self.fast = False
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.fast:
+            return self.forward_whole_map(x, mask)
         regions = x.split(self.splits, dim=3)
         return torch.cat([fta(region, mask) for fta, region in zip(self.mma, regions)], dim=3)
+
+    def forward_whole_map(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The fast path: both pools once over all rows, branch weights per region.
+
+        Equal to the per-region FTAs: a (k, 1, 1) max pool treats every pixel on its
+        own, and each region's weights come from its own rows' mean and ``fcs``.
+        """
+        first = self.mma[0]
+        if mask is not None:
+            x = x.masked_fill(~frame_mask(mask), float("-inf"))
+        branch3, branch5 = first.FP_3(x), first.FP_5(x)
+        if mask is not None:
+            kept = ~frame_mask(fta_mask(mask))
+            branch3, branch5 = branch3.masked_fill(kept, 0.0), branch5.masked_fill(kept, 0.0)
+        row_sums = (branch3 + branch5).sum(dim=4)
+        width = x.shape[4]
+        weights = []
+        for fta, rows in zip(self.mma, row_sums.split(self.splits, dim=3)):
+            summary = rows.mean(dim=3) / width
+            weights.append(fta.softmax(torch.stack([fc(summary) for fc in fta.fcs], dim=0)))
+        per_row = torch.stack(weights, dim=-1).repeat_interleave(
+            torch.tensor(self.splits, device=x.device), dim=-1, output_size=x.shape[3]
+        )[..., None]
+        return torch.addcmul(branch3 * per_row[0], branch5, per_row[1])
 
 
 class ASTP(nn.Module):
@@ -192,6 +254,7 @@ class HSTL(nn.Module):
         stem: list[nn.Module] = []
         for index in range(self.STEM_CONVS):
             stem += [BasicConv3d(1 if index == 0 else channels[0], channels[0]), nn.LeakyReLU(0.01)]
+        self.fast = False
         self.arme1 = MaskedSequential(*stem)
         self.astp1 = ASTP([input_height], channels[0], width, project=True)
         if self.STEM_POOL:
@@ -210,6 +273,7 @@ class HSTL(nn.Module):
         self.Bn = nn.BatchNorm1d(width)
         self.Head1 = SeparateFCs(self.parts, width, class_num)
         init_parameters(self)
+        set_fast_path(self, True)
 
     def stage_widths(self, channels: list[int]) -> list[tuple[int, int, int]]:
         """(in, middle, out) channels of ``arme2``, ``arme3``, ...: CASIA-B's ``arme2``
@@ -244,6 +308,8 @@ class HSTL(nn.Module):
                 f"(model built for input_height={self.input_height})"
             )
         x, mask = prepare_sequences(sils, seqL)
+        if self.fast:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.arme1(x, mask)
         parts = [self.astp1(x, mask)]
         if self.STEM_POOL:

@@ -22,6 +22,10 @@ Names, for CASIA-B (OU-MVLP / Gait3D add ``MaxPool0``, ``arme4.*``, ``astp4``):
 ``Head0``, ``Bn``, ``Head1`` ``[n, c, p]``, ``[n, c, p]``, ``[n, class_num, p]``
 =========================== ====================================================
 
+Recording runs the plain path (``hstl_core.model.hstl.set_fast_path``): the fast
+path pools FTA's branches once over all regions, so per-region hooks would not see
+them. The fast flags are restored on exit.
+
 With a packed (``seqL``) input the 5D tensors are the padded ``[B, ..., s_max, ...]``
 batch; frames past a sequence's end hold padding, not features.
 """
@@ -65,6 +69,7 @@ def record_intermediates(model: nn.Module, detach: bool = True) -> Iterator[Orde
 
     recorded: OrderedDict[str, torch.Tensor] = OrderedDict()
     handles = []
+    fast_modules = [module for module in model.modules() if getattr(module, "fast", False)]
 
     def keep(key: str):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
@@ -76,6 +81,8 @@ def record_intermediates(model: nn.Module, detach: bool = True) -> Iterator[Orde
         recorded["parts"] = keep_tensor(inputs[0])
 
     try:
+        for module in fast_modules:
+            module.fast = False
         for name, module in model.named_modules():
             key = _recorded_name(name) if name else None
             if key is None:
@@ -87,3 +94,5 @@ def record_intermediates(model: nn.Module, detach: bool = True) -> Iterator[Orde
     finally:
         for handle in handles:
             handle.remove()
+        for module in fast_modules:
+            module.fast = True

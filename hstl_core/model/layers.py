@@ -12,6 +12,8 @@ with ``mask=None`` they compute exactly what the original code computes.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -98,13 +100,19 @@ class GeMHPP(nn.Module):
         self.eps = eps
 
     def gem(self, x: torch.Tensor) -> torch.Tensor:
-        """GeM over the last axis: ``[..., k]`` -> ``[...]``, always in float32.
+        """GeM over the last axis: ``[..., k]`` -> ``[...]``, in float32 under any autocast.
 
-        ``eps ** p`` is about 1e-39: in bfloat16 or float16 it underflows and the
-        gradient of the outer root becomes NaN. CUDA's fp16 autocast already runs
-        ``pow`` in float32; computing GeM in float32 gives CPU bf16 autocast the same.
+        Computed as ``exp((logsumexp(p * log(max(x, eps))) - log k) / p)``, equal to
+        the formula above. The direct ``mean(max(x, eps) ** p) ** (1 / p)`` underflows
+        wherever a whole bin is at most ``eps`` (an empty row of the silhouette):
+        ``eps ** p`` is about 1e-39, a subnormal float32 that is 0 when the CPU flushes
+        subnormals to zero, in float16/bfloat16, and for p > 7.5 in any float32; the
+        root's gradient there is infinite and ``p``'s gradient NaN, so one step makes
+        ``p`` and every later output NaN. The log-sum-exp form never leaves the
+        normal range and its gradients are softmax weights.
         """
-        return x.float().clamp(min=self.eps).pow(self.p).mean(dim=-1).pow(1.0 / self.p)
+        logs = x.float().clamp(min=self.eps).log() * self.p
+        return ((logs.logsumexp(dim=-1) - math.log(x.shape[-1])) / self.p).exp()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, _ = x.shape
@@ -130,9 +138,13 @@ class SeparateFCs(nn.Module):
         return parts_first.matmul(self.fc_bin).permute(1, 2, 0).contiguous()
 
 
-def leaky_relu(x: torch.Tensor) -> torch.Tensor:
-    """The activation used everywhere in HSTL: leaky ReLU with slope 0.01."""
-    return F.leaky_relu(x, negative_slope=0.01)
+def leaky_relu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """The activation used everywhere in HSTL: leaky ReLU with slope 0.01.
+
+    ``inplace`` overwrites ``x`` (autograd keeps the output for the backward, which
+    a positive slope allows); only for a fresh tensor nothing else reads.
+    """
+    return F.leaky_relu(x, negative_slope=0.01, inplace=inplace)
 
 
 # ---------------------------------------------------------------------------

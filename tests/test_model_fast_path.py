@@ -1,0 +1,91 @@
+"""The fast path that build_model returns against the plain (original) path, and GeM's range."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hstl_core.model import GeMHPP, build_model
+from hstl_core.model.hstl import set_fast_path
+
+SMALL_CB = {"model": "HSTL", "channels": [8, 16, 32], "class_num": 16, "input_height": 32}
+SMALL_OU = {"model": "HSTL_OU", "channels": [8, 8, 16, 16], "class_num": 16, "input_height": 32}
+
+
+def fast_and_plain(cfg: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The model build_model returns (GeM p and FTA biases randomised) and a plain copy with the same weights."""
+    torch.manual_seed(0)
+    fast = build_model(cfg)
+    with torch.no_grad():
+        for name, param in fast.named_parameters():
+            if name.endswith(".p"):
+                param.uniform_(2.0, 8.0)
+            elif name.startswith("fta.") and name.endswith(".bias"):
+                param.normal_(0.0, 0.5)
+    return fast, set_fast_path(copy.deepcopy(fast), False)
+
+
+def assert_relative_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-4) -> None:
+    error = float((actual - expected).abs().max() / expected.abs().max())
+    assert error <= tolerance, f"relative difference {error:.2e} > {tolerance}"
+
+
+@pytest.mark.parametrize("frames", [1, 2, 30, 47])
+def test_fast_eval_outputs_equal_the_plain_path(frames):
+    fast, plain = fast_and_plain(SMALL_CB)
+    sils = torch.rand(2, frames, 32, 22)
+    with torch.no_grad():
+        got, expected = fast.eval()(sils), plain.eval()(sils)
+    for key in ("embeddings", "features", "logits"):
+        assert_relative_close(got[key], expected[key])
+
+
+def test_fast_four_level_variant_and_packed_input_equal_the_plain_path():
+    fast, plain = fast_and_plain(SMALL_OU)
+    lengths = torch.tensor([1, 2, 7, 11])
+    sils = torch.rand(1, int(lengths.sum()), 32, 22)
+    with torch.no_grad():
+        got, expected = fast.eval()(sils, seqL=lengths), plain.eval()(sils, seqL=lengths)
+    for key in ("embeddings", "logits"):
+        assert_relative_close(got[key], expected[key])
+
+
+def test_fast_training_gradients_equal_the_plain_path():
+    fast, plain = fast_and_plain(SMALL_CB)
+    sils = torch.rand(4, 9, 32, 22)
+    for model in (fast, plain):
+        out = model.train()(sils)
+        (out["embeddings"].pow(2).mean() + out["logits"].logsumexp(-1).mean()).backward()
+    for (name, got), (_, expected) in zip(fast.named_parameters(), plain.named_parameters()):
+        assert_relative_close(got.grad, expected.grad, 1e-3), name
+
+
+def test_fast_path_keeps_state_dict_and_parameters():
+    fast, plain = fast_and_plain(SMALL_CB)
+    assert [(k, v.shape) for k, v in fast.state_dict().items()] == [(k, v.shape) for k, v in plain.state_dict().items()]
+    assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), plain.state_dict().values()))
+    conv = fast.arme2[0].conv3d[0].conv3d.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d)
+    params = list(fast.parameters())
+    set_fast_path(fast, False)
+    assert conv.is_contiguous() and all(a is b for a, b in zip(params, fast.parameters()))
+
+
+@pytest.mark.parametrize("flush_subnormals", [False, True])
+@pytest.mark.parametrize("p", [6.5, 8.0, 12.0])
+def test_gem_of_an_empty_bin_has_finite_value_and_gradients(p, flush_subnormals):
+    gem = GeMHPP(bin_num=(2,), p=p)
+    x = torch.zeros(1, 3, 2, 11)
+    x[:, :, 0] = torch.rand(3, 11)
+    x.requires_grad_(True)
+    assert torch.set_flush_denormal(flush_subnormals), "this CPU cannot flush subnormals"
+    try:
+        out = gem(x)
+        out.sum().backward()
+    finally:
+        torch.set_flush_denormal(False)
+    torch.testing.assert_close(out[0, :, 1], torch.full((3,), gem.eps), rtol=1e-4, atol=0.0)
+    assert torch.isfinite(gem.p.grad).all() and torch.isfinite(x.grad).all()
+    direct = x[:, :, 0].detach().pow(p).mean(-1).pow(1.0 / p)
+    assert_relative_close(out[0, :, 0].detach(), direct[0], 1e-5)
