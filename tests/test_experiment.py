@@ -74,7 +74,9 @@ def test_a_run_config_is_validated_and_named(tmp_path):
 def test_class_num_is_set_everywhere_inside_model_cfg():
     model_cfg = {"model": "Baseline", "SeparateBNNecks": {"class_num": 74, "parts_num": 16}, "bin_num": [16]}
     assert _set_class_num(model_cfg, 14)
-    assert model_cfg["SeparateBNNecks"]["class_num"] == 14
+    assert model_cfg["SeparateBNNecks"]["class_num"] == 74  # a larger published value is kept
+    model_cfg["SeparateBNNecks"]["class_num"] = 1
+    assert _set_class_num(model_cfg, 14) and model_cfg["SeparateBNNecks"]["class_num"] == 14
     assert not _set_class_num({"model": "HSTL"}, 14)
 
 
@@ -117,3 +119,13 @@ def test_two_run_smoke_grid_runs_reports_and_skips_when_done(tmp_path, capsys):
     grid_changed["common"]["trainer_cfg"]["total_iter"] = 3
     changed = load_grid(write_grid(tmp_path, grid_changed))
     assert not any(is_done(changed, spec) for spec in changed.runs())  # a changed config is not "done"
+
+
+def test_a_paper_grid_runs_the_shipped_config_files_unchanged():
+    grid = load_grid("experiments/paper_casiab.yaml")
+    runs = {r.run_id: r.cfg for r in grid.runs()}
+    hstl, base = runs["HSTL__CASIA-B__s1"], runs["GaitBase__CASIA-B__s0"]
+    assert hstl["model_cfg"] == {"model": "HSTL", "channels": [32, 64, 128], "class_num": 74}
+    assert hstl["trainer_cfg"]["total_iter"] == 90000 and hstl["trainer_cfg"]["seed"] == 1
+    assert base["model_cfg"]["SeparateBNNecks"]["class_num"] == 74  # kept: CASIA-B.json has 73 ids (no 005)
+    assert base["optimizer_cfg"]["solver"] == "SGD"

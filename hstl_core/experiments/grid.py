@@ -13,9 +13,14 @@
 
 One run's config is OpenGait's layering carried one step further: the shipped
 ``default.yaml``, then ``common``, then the benchmark's ``config``, then the model
-config, merged with :func:`hstl_core.config.merge`. The runner then sets what a grid
-decides for itself: ``class_num`` (every ``class_num`` key inside ``model_cfg``) from
-the benchmark partition's training ids, ``trainer_cfg.seed``, and the run's
+config, merged with :func:`hstl_core.config.merge`. A model config (or a benchmark's
+``config``) may name a config file, ``file: hstl_core/configs/hstl.yaml``: the file
+is that layer, and the entry's other keys are merged over it (a shipped paper config
+then runs unchanged, data section included). The runner then sets what a grid
+decides for itself: ``class_num`` (every ``class_num`` key inside ``model_cfg``),
+raised to the number of the benchmark partition's training ids where it is smaller
+(a published config keeps its own: OpenGait's CASIA-B configs say 74 for 73 ids, and
+released checkpoints have that shape), ``trainer_cfg.seed``, and the run's
 ``save_name``. Each run is validated like any config file.
 """
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 
 from hstl_core import config as config_module
 from hstl_core.data.partitions import load_partition
-from hstl_core.paths import resolve_data_path
+from hstl_core.paths import REPO_ROOT, resolve_data_path
 
 GRID_KEYS = ("name", "seeds", "reference", "comparisons", "flops_input", "common", "benchmarks", "configs")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -97,7 +102,7 @@ class Grid:
         bench = self.benchmarks[benchmark]
         cfg = config_module.read_yaml(config_module.DEFAULT_CONFIG)
         for layer in (self.common, bench.config, self.configs[config_name]):
-            cfg = config_module.merge(cfg, layer)
+            cfg = config_module.merge(cfg, _with_file(layer, self.path.parent))
         where = f"{self.path}: run {config_name} x {benchmark} x seed {seed}"
         partition_file = cfg.get("data_cfg", {}).get("dataset_partition")
         if not partition_file:
@@ -118,13 +123,23 @@ class Grid:
         return cfg
 
 
+def _with_file(layer: dict, folder: Path) -> dict:
+    """``layer`` with its ``file`` (relative to the repository, the grid's folder or the working directory) under it."""
+    if "file" not in layer:
+        return layer
+    rest = {k: v for k, v in layer.items() if k != "file"}
+    name = Path(layer["file"])
+    found = next((p for p in (REPO_ROOT / name, folder / name, name) if p.is_file()), name)
+    return config_module.merge(config_module.read_yaml(found), rest)
+
+
 def _set_class_num(section: Any, count: int) -> bool:
-    """Set every ``class_num`` inside ``section`` (nested too, as OpenGait's BN necks); True if any."""
+    """Raise every ``class_num`` inside ``section`` (nested too, as OpenGait's BN necks) to ``count``; True if any."""
     found = False
     if isinstance(section, dict):
         for key, value in section.items():
             if key == "class_num":
-                section[key] = count
+                section[key] = max(value, count) if isinstance(value, int) else count
                 found = True
             else:
                 found = _set_class_num(value, count) or found
