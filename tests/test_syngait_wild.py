@@ -122,3 +122,13 @@ def test_engine_evaluation_summarises_a_wild_test_set(tmp_path):
                 "types": ["wl-01", "wl-02", "wl-01", "wl-02"], "views": ["c01", "c02", "c03", "c01"]}
     result = evaluate_features(cfg, features)
     assert result["summary"] == {"Rank-1": 100.0, "Rank-5": 100.0, "mAP": 100.0, "mINP": 100.0}
+
+
+def test_a_set_made_by_an_older_generator_is_stale(tmp_path):
+    from hstl_core.data import syngait
+
+    manifest = syngait._manifest("wild", 32, 0)
+    assert manifest["knobs"]["generator_version"] == wild.GENERATOR_VERSION
+    manifest["knobs"]["generator_version"] -= 1
+    (tmp_path / syngait.MANIFEST).write_text(json.dumps(manifest))
+    assert not syngait.is_complete(tmp_path, "wild", 32, 0)

@@ -89,6 +89,9 @@ WILD_PRESETS: dict[str, WildPreset] = {
                        turn=0.3, noise=1.0, body_spread=0.8, style_spread=0.8, render_scale=0.5, train_fraction=0.5),
 }
 
+GENERATOR_VERSION = 2
+"""Bumped whenever the rendering changes; it is part of a set's manifest, so a stale set is rebuilt."""
+
 FLAGS = ("occluded_static", "occluded_walker", "cut", "holes", "merge", "shadow", "lost_limb", "threshold", "empty")
 """Per-frame flags of a rendered sequence (see :class:`WildSequence`)."""
 
@@ -434,5 +437,5 @@ def write_raw(root: str | os.PathLike, preset: str = "wild", seed: int = 0, subj
 
 
 def preset_dict(preset: str | WildPreset) -> dict:
-    """The knobs of a wild preset as a plain dict (for manifests and reports)."""
-    return dataclasses.asdict(get_wild_preset(preset))
+    """The knobs of a wild preset and the :data:`GENERATOR_VERSION`, as a plain dict (for manifests)."""
+    return dataclasses.asdict(get_wild_preset(preset)) | {"generator_version": GENERATOR_VERSION}
