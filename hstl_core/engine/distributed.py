@@ -41,11 +41,12 @@ class DistInfo:
 class CollectiveTimeout(RuntimeError):
     """A collective waited longer than ``collective_timeout``: a rank is stopped, hung or gone."""
 
-    PATTERN = re.compile(r"timed out|timeout", re.IGNORECASE)
+    PATTERN = re.compile(r"Timed out waiting \d+ms|collective operation timeout")
+    """gloo's message (a plain RuntimeError on the waiting ranks) and NCCL's watchdog's."""
 
     @classmethod
     def matches(cls, error: BaseException) -> bool:
-        """Whether ``error`` is a backend's collective timeout (gloo raises one on every rank)."""
+        """Whether ``error`` is a backend's collective timeout."""
         return isinstance(error, RuntimeError) and not isinstance(error, cls) and bool(cls.PATTERN.search(str(error)))
 
     @classmethod

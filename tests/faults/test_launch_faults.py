@@ -14,7 +14,7 @@ import pytest
 from hstl_core.engine import LaunchError, launch, run_dir
 from hstl_core.engine.ownership import RunFolderBusy, lock_path, own_run_folder
 
-from conftest import Launcher, processes_mentioning, wait_until
+from faultkit import Launcher, processes_mentioning, wait_until
 
 HOLD_LOCK = (
     "import sys, time\nfrom hstl_core.engine.ownership import own_run_folder\n"

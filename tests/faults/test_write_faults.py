@@ -8,7 +8,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import cv2
 import numpy as np
@@ -21,7 +20,7 @@ from hstl_core.data.io import save_sequence
 from hstl_core.data.preprocess import REPORT_NAME, preprocess_dataset
 from hstl_core.model import build_model, load_checkpoint, save_checkpoint
 
-from conftest import wait_until
+from faultkit import wait_until
 
 SMALL = {"model": "HSTL", "channels": [8, 16, 32], "class_num": 16, "input_height": 32}
 
