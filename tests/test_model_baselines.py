@@ -227,7 +227,7 @@ def tiny_train_cfg():
         cfg = config.load(CONFIG_ROOT / f"{name}.yaml")
         cfg["data_cfg"]["num_workers"] = 0
         cfg["trainer_cfg"].update(total_iter=20, save_iter=20, log_iter=10, save_name=f"tiny_{name}")
-        cfg["trainer_cfg"]["sampler"].update(batch_size=[4, 2], frames_num_fixed=4)
+        cfg["trainer_cfg"]["sampler"].update(batch_size=[2, 2], frames_num_fixed=4)
         return cfg
 
     return make

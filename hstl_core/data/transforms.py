@@ -3,6 +3,9 @@
 Each transform maps one sequence array ``[T, h, w]`` to another. The default,
 :class:`BaseSilCuttingTransform`, cuts the empty side bands of 64 x 64 silhouettes
 (64 x 64 -> 64 x 44) and scales to [0, 1]. Training augmentations are off by default;
+OpenGait's ``RandomPerspective`` / ``RandomHorizontalFlip`` / ``RandomRotate`` /
+``RandomErasing`` (with ``prob``) and its nested ``Compose`` (``trf_cfg``) are built
+by :class:`SequenceAugmentation`, and
 any ``torchvision.transforms.v2`` class can be added as a config entry
 ``{"type": "torchvision.RandomAffine", "degrees": 5}``: it sees the sequence as one
 image with T channels, so every frame of a sequence gets the same random change.
@@ -83,6 +86,57 @@ class Compose:
         return f"Compose({self.transforms!r})"
 
 
+class SequenceAugmentation:
+    """OpenGait's silhouette augmentations by name, built on ``torchvision.transforms.v2``.
+
+    One random draw per sequence: the sequence ``[T, h, w]`` is one image with T
+    channels, so every frame gets the same perspective, flip, rotation or erased box
+    (GaitBase's augmentation, Fan et al. CVPR 2023). ``prob`` is the chance the
+    augmentation happens at all. Works on uint8 or float frames; empty pixels stay 0.
+
+    * ``RandomPerspective(prob, distortion_scale=0.2)`` - corners moved by up to
+      ``distortion_scale`` of the half size.
+    * ``RandomHorizontalFlip(prob)`` - mirror left/right.
+    * ``RandomRotate(prob, degree=10)`` - rotation by a uniform angle in ``[-degree, degree]``.
+    * ``RandomErasing(prob, sl=0.05, sh=0.2, r1=0.3, per_frame=False)`` - a box of
+      ``sl``..``sh`` of the area, aspect ``r1``..``1 / r1``, set to 0 (a simulated
+      occluder); with ``per_frame`` each frame draws its own box.
+    """
+
+    def __init__(self, name: str, prob: float = 0.5, **kwargs):
+        from torchvision.transforms import v2
+
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f"transform {name}: prob must be in [0, 1], got {prob!r}")
+        self.name = name
+        self.per_frame = bool(kwargs.pop("per_frame", False)) if name == "RandomErasing" else False
+        if name == "RandomPerspective":
+            self.transform = v2.RandomPerspective(distortion_scale=kwargs.pop("distortion_scale", 0.2), p=prob, fill=0)
+        elif name == "RandomHorizontalFlip":
+            self.transform = v2.RandomHorizontalFlip(p=prob)
+        elif name == "RandomRotate":
+            degree = kwargs.pop("degree", 10)
+            self.transform = v2.RandomApply([v2.RandomRotation(degrees=degree, fill=0)], p=prob)
+        elif name == "RandomErasing":
+            low, high, ratio = kwargs.pop("sl", 0.05), kwargs.pop("sh", 0.2), kwargs.pop("r1", 0.3)
+            self.transform = v2.RandomErasing(p=prob, scale=(low, high), ratio=(ratio, 1.0 / ratio), value=0)
+        else:
+            raise ValueError(f"unknown augmentation {name!r}; known: {list(AUGMENTATIONS)}")
+        if kwargs:
+            raise ValueError(f"transform {name}: unknown argument(s) {sorted(kwargs)}")
+
+    def __call__(self, sils: np.ndarray) -> np.ndarray:
+        frames = torch.from_numpy(np.ascontiguousarray(sils))
+        if self.per_frame:
+            return torch.cat([self.transform(frame[None]) for frame in frames]).numpy()
+        return self.transform(frames).numpy()
+
+    def __repr__(self) -> str:
+        return f"SequenceAugmentation({self.name}: {self.transform!r}, per_frame={self.per_frame})"
+
+
+AUGMENTATIONS = ("RandomPerspective", "RandomHorizontalFlip", "RandomRotate", "RandomErasing")
+
 _BUILDERS = {"BaseSilCuttingTransform": BaseSilCuttingTransform, "BaseSilTransform": BaseSilTransform}
 
 
@@ -93,8 +147,15 @@ def _build_one(entry: dict):
     name = entry["type"]
     if name.startswith("torchvision."):
         return TorchvisionTransform(name.split(".", 1)[1], **kwargs)
+    if name in AUGMENTATIONS:
+        return SequenceAugmentation(name, **kwargs)
+    if name == "Compose":  # OpenGait's nested form: {type: Compose, trf_cfg: [...]}
+        return Compose([_build_one(item) for item in kwargs.get("trf_cfg", [])])
     if name not in _BUILDERS:
-        raise ValueError(f"unknown transform {name!r}; known: {sorted(_BUILDERS)} or 'torchvision.<Name>'")
+        raise ValueError(
+            f"unknown transform {name!r}; known: {sorted(_BUILDERS) + list(AUGMENTATIONS) + ['Compose']} "
+            "or 'torchvision.<Name>'"
+        )
     if "disvor" in kwargs:  # the HSTL code's spelling of divsor
         kwargs["divsor"] = kwargs.pop("disvor")
     return _BUILDERS[name](**kwargs)

@@ -2,7 +2,8 @@
 
 * ``build_model(model_cfg)`` - ``HSTL`` / ``HSTL_OU`` / ``HSTL_Gait3D`` from OpenGait's
   ``model_cfg`` (``model``, ``channels``, ``class_num``, ``input_height``); GaitBase
-  (``model: Baseline``) and ``DeepGaitV2`` from OpenGait's own ``model_cfg`` for them.
+  (``model: Baseline``) and ``DeepGaitV2`` from OpenGait's own ``model_cfg`` for them;
+  ``HSTLPP`` (HSTL++) with the switches ``HSTLPP_SWITCHES``.
 * ``load_checkpoint(model, path, strict=True)`` / ``save_checkpoint`` - OpenGait
   checkpoint dicts, state-dict keys as in the official code.
 * ``summary(model, input_shape)`` - parameters and FLOPs per module.
@@ -14,6 +15,8 @@ from hstl_core.model.checkpoint import CheckpointError, load_checkpoint, save_ch
 from hstl_core.model.deepgaitv2 import DeepGaitV2
 from hstl_core.model.gaitbase import GaitBase
 from hstl_core.model.hstl import ASTP, FTA, HSTL, ARMEConv, FTABlock, HSTL_Gait3D, HSTL_OU
+from hstl_core.model.hstl_pp import SWITCHES as HSTLPP_SWITCHES
+from hstl_core.model.hstl_pp import HSTLPP
 from hstl_core.model.intermediates import record_intermediates
 from hstl_core.model.layers import (
     BasicBlock2D,
@@ -42,6 +45,8 @@ __all__ = [
     "HSTL",
     "HSTL_Gait3D",
     "HSTL_OU",
+    "HSTLPP",
+    "HSTLPP_SWITCHES",
     "HorizontalPoolingPyramid",
     "MODELS",
     "ModelSummary",

@@ -8,6 +8,7 @@ from torch import nn
 from hstl_core.model.deepgaitv2 import DeepGaitV2
 from hstl_core.model.gaitbase import GaitBase
 from hstl_core.model.hstl import HSTL, PAPER_HEIGHT, HSTL_Gait3D, HSTL_OU
+from hstl_core.model.hstl_pp import build_hstlpp
 
 MODELS: dict[str, type[HSTL]] = {"HSTL": HSTL, "HSTL_OU": HSTL_OU, "HSTL_Gait3D": HSTL_Gait3D}
 """Model names as OpenGait's registry knows them."""
@@ -23,12 +24,16 @@ OPENGAIT_MODELS: dict[str, Callable[[Mapping], nn.Module]] = {"Baseline": GaitBa
 """Models built from OpenGait's own ``model_cfg`` sections (``backbone_cfg`` /
 ``Backbone``, ``SeparateFCs``, ``SeparateBNNecks``, ``bin_num``): each checks its keys."""
 
+BUILDERS: dict[str, Callable[[Mapping], nn.Module]] = {**OPENGAIT_MODELS, "HSTLPP": build_hstlpp}
+"""Every model built by a function of its whole ``model_cfg`` (HSTL++: ``hstl_core.model.hstl_pp``)."""
+
 
 def build_model(model_cfg: Mapping) -> nn.Module:
     """Build the model ``model_cfg`` names.
 
     ``Baseline`` (GaitBase) and ``DeepGaitV2`` take OpenGait's ``model_cfg`` for them
-    unchanged (see ``hstl_core.model.gaitbase`` / ``deepgaitv2``). For the HSTL family:
+    unchanged (see ``hstl_core.model.gaitbase`` / ``deepgaitv2``); ``HSTLPP`` takes HSTL's
+    keys plus its switches (``hstl_core.model.hstl_pp.SWITCHES``). For the HSTL family:
 
     Keys: ``model`` (``HSTL`` | ``HSTL_OU`` | ``HSTL_Gait3D``), ``channels`` (3 widths
     for HSTL, 4 for the others), ``class_num`` (training identities) and
@@ -37,13 +42,13 @@ def build_model(model_cfg: Mapping) -> nn.Module:
     CASIA-B model. Raises ValueError naming the offending key.
     """
     name = model_cfg.get("model")
-    if name in OPENGAIT_MODELS:
-        return OPENGAIT_MODELS[name](model_cfg)
+    if name in BUILDERS:
+        return BUILDERS[name](model_cfg)
     unknown = sorted(set(model_cfg) - set(MODEL_CFG_KEYS))
     if unknown:
         raise ValueError(f"model_cfg: unknown key(s) {unknown}; allowed: {list(MODEL_CFG_KEYS)}")
     if name not in MODELS:
-        raise ValueError(f"model_cfg.model: {name!r} is not one of {sorted([*MODELS, *OPENGAIT_MODELS])}")
+        raise ValueError(f"model_cfg.model: {name!r} is not one of {sorted([*MODELS, *BUILDERS])}")
     channels = model_cfg.get("channels")
     expected = len(MODELS[name].LEVEL_SPLITS) + 1
     if not isinstance(channels, (list, tuple)) or len(channels) != expected or not all(map(_positive_int, channels)):
