@@ -172,6 +172,7 @@ SCHEMA: dict[str, Any] = {
         "optimizer_reset": Key(BOOL),
         "scheduler_reset": Key(BOOL),
         "clip_grad_norm": Key(NUM, nullable=True),
+        "compile": Key(BOOL),
         "seed": Key(INT),
         "collective_timeout": Key(NUM, minimum=1),
         "sampler": SAMPLER,
@@ -193,7 +194,7 @@ SCHEMA: dict[str, Any] = {
     "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),
 }
 """Every key OpenGait's HSTL configs use, plus ours (``enable_bfloat16``,
-``clip_grad_norm``, ``seed``, ``model_cfg.input_height``). ``optimizer_cfg`` and
+``clip_grad_norm``, ``compile``, ``seed``, ``model_cfg.input_height``). ``optimizer_cfg`` and
 ``scheduler_cfg`` take the keyword arguments of the named ``torch.optim`` class."""
 
 

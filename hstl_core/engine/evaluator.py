@@ -26,13 +26,24 @@ GAIT3D_SUMMARY = ("Rank-1", "Rank-5", "mAP", "mINP")
 """Headline numbers of a Gait3D-protocol result (Gait3D, SynGait-Wild) kept in ``"summary"``."""
 
 
-def autocast_for(device: torch.device, engine_cfg: dict) -> Any:
-    """fp16 autocast on CUDA (``enable_float16``), bf16 on a CPU (``enable_bfloat16``)."""
+def autocast_dtype(device: torch.device, engine_cfg: dict) -> torch.dtype | None:
+    """The autocast dtype an engine config asks for on ``device``, None for fp32.
+
+    ``enable_bfloat16``: bf16 on a CPU or a GPU (no grad scaler needed: bf16 has
+    float32's range). Otherwise ``enable_float16``: fp16 on CUDA (the trainer adds a
+    grad scaler); ignored on a CPU.
+    """
+    if device.type in ("cpu", "cuda") and engine_cfg.get("enable_bfloat16", False):
+        return torch.bfloat16
     if device.type == "cuda" and engine_cfg.get("enable_float16", False):
-        return torch.autocast("cuda", dtype=torch.float16)
-    if device.type == "cpu" and engine_cfg.get("enable_bfloat16", False):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return nullcontext()
+        return torch.float16
+    return None
+
+
+def autocast_for(device: torch.device, engine_cfg: dict) -> Any:
+    """``torch.autocast`` with ``autocast_dtype``'s choice, or a no-op context for fp32."""
+    dtype = autocast_dtype(device, engine_cfg)
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 @torch.no_grad()

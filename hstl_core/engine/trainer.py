@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from hstl_core.data.sampling import build_loader
 from hstl_core.engine.checkpoints import checkpoint_path, restore, run_dir, save_checkpoint
 from hstl_core.engine.distributed import DistInfo, all_gather_objects, broadcast_buffers
-from hstl_core.engine.evaluator import autocast_for, evaluate_model
+from hstl_core.engine.evaluator import autocast_dtype, autocast_for, evaluate_model
 from hstl_core.losses import LossAggregator
 from hstl_core.model import build_model
 from hstl_core.seed import seed_everything
@@ -101,8 +101,10 @@ class Trainer:
             else model
         )
         self.losses = LossAggregator(cfg["loss_cfg"]).to(info.device)
-        fp16 = info.device.type == "cuda" and self.engine.get("enable_float16", False)
+        fp16 = autocast_dtype(info.device, self.engine) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.forward = torch.compile(self.ddp) if self.engine.get("compile", False) else self.ddp
+        self.compile_pending = self.forward is not self.ddp
         self.loader = build_loader(
             cfg["data_cfg"], self.engine, train=True, rank=info.rank, world_size=info.world_size,
             seed=self.engine.get("seed", 0), start_iteration=self.iteration,
@@ -123,8 +125,9 @@ class Trainer:
         """One optimisation step on one batch; returns the logged scalars."""
         sils = batch["sils"].to(self.info.device, non_blocking=True)
         labels = batch["labels"].to(self.info.device, non_blocking=True)
+        first_compiled, started = self.compile_pending, time.perf_counter()
         with autocast_for(self.info.device, self.engine):
-            outputs = self.ddp(sils)
+            outputs = self.compiled_forward(sils) if self.compile_pending else self.forward(sils)
         outputs = {k: v.float() for k, v in outputs.items() if k in ("embeddings", "logits")}
         total, scalars = self.losses(outputs, labels)
         self.optimizer.zero_grad(set_to_none=True)
@@ -135,10 +138,28 @@ class Trainer:
             scalars["scalar/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if first_compiled and self.info.is_main:
+            log.info("torch.compile: first training step took %.1f s (compiling forward and backward included)",
+                     time.perf_counter() - started)
         self.iteration += 1
         self.scheduler.step()
         scalars["scalar/learning_rate"] = self.optimizer.param_groups[0]["lr"]
         return scalars
+
+    def compiled_forward(self, sils: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The first forward under ``trainer_cfg.compile``, which compiles it.
+
+        A failure to compile is raised as one RuntimeError that names the option.
+        """
+        try:
+            outputs = self.forward(sils)
+        except Exception as error:
+            raise RuntimeError(
+                f"trainer_cfg.compile: torch.compile failed on the first training step "
+                f"({type(error).__name__}: {error}); set trainer_cfg.compile: false to train in eager mode"
+            ) from error
+        self.compile_pending = False
+        return outputs
 
     def train(self, on_log: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
         """Train until ``total_iter``; return the last logged scalars, checkpoint and tests.

@@ -1,0 +1,157 @@
+"""Plain (the original code's path) against the fast path, side by side in one process.
+
+    python benchmarks/bench_speed.py [--paper-batch 8] [--repeats 2] [--no-paper]
+
+For the small CPU config and the paper's CASIA-B model, with the same weights: a
+training step (forward, triplet + cross-entropy, backward, Adam) on a batch of
+clips, and inference of one 80-frame sequence, in fp32 and (where the CPU has
+native bf16, or on a GPU) under bf16 autocast. Prints seconds (median of
+``repeats``), the fast/plain ratio and the achieved GFLOP/s (analytic FLOPs from
+``hstl_core.model.summary``; a training step counts 3 x the forward) next to the
+measured rate of one 64-channel Conv3d (forward + backward) in both layouts, the
+machine's practical conv peak. Timings are disturbed by whatever else runs: the
+ratios, measured in turn on the same machine, are the figures to read.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from hstl_core import build_model
+from hstl_core.losses import LossAggregator
+from hstl_core.model import summary
+from hstl_core.model.hstl import set_fast_path
+
+CONFIGS = {
+    "small": ({"model": "HSTL", "channels": [8, 16, 32], "class_num": 14, "input_height": 32}, (8, 20, 32, 22)),
+    "paper": ({"model": "HSTL", "channels": [32, 64, 128], "class_num": 74}, (8, 30, 64, 44)),
+}
+LOSSES = [{"type": "TripletLoss", "margin": 0.2}, {"type": "CrossEntropyLoss", "scale": 1, "label_smooth": False}]
+INFERENCE_FRAMES = 80
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 convolutions run on hardware support (CUDA, AVX-512 BF16, AMX)."""
+    if device.type == "cuda":
+        return True
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def timed(fn: Callable[[], None], repeats: int, device: torch.device, warmup: bool = True) -> float:
+    """Median seconds of ``repeats`` calls (after one untimed call when ``warmup``)."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def conv_peak(device: torch.device, dtype: torch.dtype | None, channels_last: bool, batch: int = 2) -> float:
+    """GFLOP/s of one 64-channel 3 x 3 x 3 Conv3d, forward + backward, on [batch, 64, 30, 32, 22]."""
+    conv = torch.nn.Conv3d(64, 64, 3, padding=1, bias=False).to(device)
+    x = torch.randn(batch, 64, 30, 32, 22, device=device)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x.requires_grad_(True)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            y = conv(x)
+        y.float().sum().backward()
+
+    flops = 3 * 2 * x.numel() * 64 * 27
+    return flops / timed(step, 2, device) / 1e9
+
+
+def bench_config(name: str, repeats: int, device: torch.device, dtypes: list[torch.dtype | None]) -> list[tuple]:
+    """Rows (what, precision, plain s, fast s, fast GFLOP/s) for one config."""
+    model_cfg, shape = CONFIGS[name]
+    torch.manual_seed(0)
+    fast = build_model(model_cfg).to(device)
+    plain = set_fast_path(copy.deepcopy(fast), False)
+    gflops_per_frame = summary(fast, (1, 30, *shape[2:])).total_flops / 1e9 / 30
+    sils = (torch.rand(shape, device=device) > 0.5).float()
+    sequence = (torch.rand(1, INFERENCE_FRAMES, *shape[2:], device=device) > 0.5).float()
+    labels = torch.arange(shape[0], device=device) // 2
+    losses = LossAggregator(LOSSES)
+    optimizers = {id(m): torch.optim.Adam(m.parameters(), lr=1e-4) for m in (plain, fast)}
+    many = name == "small"
+    rows = []
+    for dtype in dtypes:
+        precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
+
+        def train_step(model: torch.nn.Module) -> Callable[[], None]:
+            def run() -> None:
+                model.train()
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    outputs = model(sils)
+                total, _ = losses({k: v.float() for k, v in outputs.items()}, labels)
+                optimizers[id(model)].zero_grad(set_to_none=True)
+                total.backward()
+                optimizers[id(model)].step()
+
+            return run
+
+        def inference(model: torch.nn.Module) -> Callable[[], None]:
+            def run() -> None:
+                model.eval()
+                with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    model(sequence)
+
+            return run
+
+        for what, make, frames, factor in (
+            (f"train step {list(shape)}", train_step, shape[0] * shape[1], 3),
+            (f"inference [1, {INFERENCE_FRAMES}, {shape[2]}, {shape[3]}]", inference, INFERENCE_FRAMES, 1),
+        ):
+            reps = repeats if many else 1
+            seconds = {}
+            for label, model in (("plain", plain), ("fast", fast)):
+                seconds[label] = timed(make(model), reps, device, warmup=many or what.startswith("inference"))
+            rate = factor * frames * gflops_per_frame / seconds["fast"]
+            rows.append((f"{name} {what}", precision, seconds["plain"], seconds["fast"], rate))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the small config (the paper's: 1)")
+    parser.add_argument("--no-paper", action="store_true", help="leave out the paper's model (about 2 minutes on 2 cores)")
+    parser.add_argument("--bf16", action="store_true", help="time bf16 even where the CPU emulates it (very slow)")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = native_bf16(device)
+    dtypes: list[torch.dtype | None] = [None] + ([torch.bfloat16] if bf16 or args.bf16 else [])
+    print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if bf16 else 'no'}")
+    peaks = {f"{'cl3d' if cl else 'ncdhw'} {'bf16' if dt else 'fp32'}": conv_peak(device, dt, cl)
+             for dt in dtypes for cl in (False, True)}
+    print("Conv3d 64->64 fwd+bwd [2, 64, 30, 32, 22]: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()))
+    rows = bench_config("small", args.repeats, device, dtypes)
+    if not args.no_paper:
+        rows += bench_config("paper", args.repeats, device, [None] + ([torch.bfloat16] if bf16 else []))
+    width = max(len(r[0]) for r in rows)
+    peak = max(peaks.values())
+    print(f"{'what':{width}}  {'prec':5} {'plain s':>8} {'fast s':>8} {'speed-up':>8} {'fast GFLOP/s':>12} {'% conv peak':>11}")
+    for what, precision, plain_s, fast_s, rate in rows:
+        print(f"{what:{width}}  {precision:5} {plain_s:8.3f} {fast_s:8.3f} {plain_s / fast_s:7.2f}x {rate:12.1f} {100 * rate / peak:10.0f}%")
+    if not bf16 and not args.bf16:
+        print("bf16 not timed: this CPU has no AVX-512 BF16 / AMX, so bf16 convolutions take a slow "
+              "reference path (several times slower than fp32); --bf16 times it anyway")
+
+
+if __name__ == "__main__":
+    main()
