@@ -1,6 +1,6 @@
 """Plain (the original code's path) against the fast path, side by side in one process.
 
-    python benchmarks/bench_speed.py [--paper-batch 8] [--repeats 2] [--no-paper]
+    python benchmarks/bench_speed.py [--repeats 3] [--no-paper] [--bf16]
 
 For the small CPU config and the paper's CASIA-B model, with the same weights: a
 training step (forward, triplet + cross-entropy, backward, Adam) on a batch of
