@@ -247,3 +247,70 @@ def test_the_trainer_trains_the_model_unchanged(name, tiny_train_cfg, tmp_path):
     moved = [key for key, value in trainer.model.named_parameters() if not torch.equal(before[key], after[key])]
     assert len(moved) == len(list(trainer.model.parameters()))
     assert load_checkpoint(build_model(cfg["model_cfg"]), outcome["checkpoint"], strict=True) == 20
+
+
+OPENGAIT_STYLE = """
+data_cfg: {dataset_name: Gait3D, dataset_root: your_path, dataset_partition: ./datasets/Gait3D/Gait3D.json,
+           num_workers: 1, remove_no_gallery: false, test_dataset_name: Gait3D}
+evaluator_cfg:
+  enable_float16: true
+  restore_ckpt_strict: true
+  restore_hint: 60000
+  save_name: DeepGaitV2
+  eval_func: evaluate_Gait3D
+  sampler: {batch_shuffle: false, batch_size: 4, sample_type: all_ordered, frames_all_limit: 720}
+  metric: euc
+  transform:
+    - type: BaseSilCuttingTransform
+loss_cfg:
+  - loss_term_weight: 1.0
+    margin: 0.2
+    type: TripletLoss
+    log_prefix: triplet
+  - loss_term_weight: 1.0
+    scale: 16
+    type: CrossEntropyLoss
+    log_prefix: softmax
+    log_accuracy: true
+model_cfg:
+  model: DeepGaitV2
+  Backbone: {in_channels: 1, mode: p3d, layers: [1, 4, 4, 1], channels: [64, 128, 256, 512]}
+  SeparateBNNecks: {class_num: 3000}
+optimizer_cfg: {lr: 0.1, momentum: 0.9, solver: SGD, weight_decay: 0.0005}
+scheduler_cfg: {gamma: 0.1, milestones: [20000, 40000, 50000], scheduler: MultiStepLR}
+trainer_cfg:
+  enable_float16: true
+  fix_BN: false
+  with_test: false
+  log_iter: 100
+  restore_ckpt_strict: true
+  restore_hint: 0
+  save_iter: 20000
+  save_name: DeepGaitV2
+  sync_BN: true
+  total_iter: 60000
+  sampler: {batch_shuffle: true, batch_size: [32, 4], frames_num_fixed: 30, frames_num_max: 50,
+            frames_num_min: 10, sample_type: fixed_unordered, type: TripletSampler, frames_skip_num: 4}
+  transform:
+    - type: Compose
+      trf_cfg:
+        - {type: RandomPerspective, prob: 0.2}
+        - {type: BaseSilCuttingTransform}
+        - {type: RandomHorizontalFlip, prob: 0.2}
+        - {type: RandomRotate, prob: 0.2}
+"""
+
+
+def test_an_opengait_style_config_loads_unchanged(tmp_path):
+    """Written as OpenGait's DeepGaitV2 Gait3D file is (key order, no label_smooth, nested
+    Compose): it validates, its losses build as OpenGait's defaults say (label smoothing on)."""
+    from hstl_core.data.transforms import build_transform
+    from hstl_core.losses import LossAggregator
+
+    path = tmp_path / "DeepGaitV2_gait3d.yaml"
+    path.write_text(OPENGAIT_STYLE)
+    cfg = config.load(path)
+    losses = LossAggregator(cfg["loss_cfg"])
+    assert losses.losses["softmax"].label_smooth and losses.losses["softmax"].scale == 16
+    sils = build_transform(cfg["trainer_cfg"]["transform"])(torch.zeros(5, 64, 64, dtype=torch.uint8).numpy())
+    assert sils.shape == (5, 64, 44)

@@ -136,7 +136,6 @@ def test_augmentations_change_every_frame_of_a_sequence_the_same_way(name):
     out = build_transform({"type": name, "prob": 1.0})(same)
     assert out.shape == same.shape and not np.array_equal(out, same)
     assert all(np.array_equal(frame, out[0]) for frame in out)
-    assert build_transform({"type": name, "prob": 0.0})(same) is not None
     assert np.array_equal(build_transform({"type": name, "prob": 0.0})(same), same)
 
 

@@ -150,13 +150,11 @@ class HSTLPP(nn.Module):
         super().__init__()
         c0, c1, c2 = channels
         self.input_height = input_height
-        self.switches = {"p3d_arme": p3d_arme, "downsample": downsample, "bnneck_head": bnneck_head,
-                         "part_confidence": part_confidence}
+        if downsample and input_height % 4:
+            raise ValueError(f"model_cfg.input_height: downsample needs a multiple of 4, got {input_height}")
         pool = 2 if downsample else 1
         split2 = scale_splits(LEVEL_SPLITS[0], input_height // pool)
         split3 = scale_splits(LEVEL_SPLITS[1], input_height // pool**2)
-        if downsample and input_height % 4:
-            raise ValueError(f"downsample needs an input_height divisible by 4, got {input_height}")
         last_rows = input_height // pool**2
 
         self.arme1 = MaskedSequential(BasicConv3d(1, c0), nn.LeakyReLU(0.01))
