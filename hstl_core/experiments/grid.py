@@ -52,12 +52,18 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid: (config, benchmark, seed) and its merged, validated config."""
+    """One cell of the grid: (config, benchmark, seed), its merged config and what the grid says of it.
+
+    ``definition`` is the grid's own part of the run (its layers, config files read
+    in, and the seed), without the shipped ``default.yaml``: a default that gains a
+    key does not make finished runs stale; the code revision is recorded instead.
+    """
 
     config: str
     benchmark: str
     seed: int
     cfg: dict
+    definition: dict
 
     @property
     def run_id(self) -> str:
@@ -66,8 +72,8 @@ class RunSpec:
 
     @property
     def cfg_hash(self) -> str:
-        """First 12 hex digits of the SHA-256 of the merged config (a changed config reruns)."""
-        return hashlib.sha256(json.dumps(self.cfg, sort_keys=True).encode()).hexdigest()[:12]
+        """First 12 hex digits of the SHA-256 of ``definition`` (a changed definition reruns)."""
+        return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -91,18 +97,23 @@ class Grid:
 
     def runs(self) -> list[RunSpec]:
         return [
-            RunSpec(name, bench, seed, self.run_config(name, bench, seed))
+            RunSpec(name, bench, seed, self.run_config(name, bench, seed), self.definition(name, bench, seed))
             for name in self.configs
             for bench in self.benchmarks
             for seed in self.seeds
         ]
 
+    def definition(self, config_name: str, benchmark: str, seed: int) -> dict:
+        """The grid's layers of one run (config files read in) and its seed."""
+        layers = (self.common, self.benchmarks[benchmark].config, self.configs[config_name])
+        return {"layers": [_with_file(layer, self.path.parent) for layer in layers], "seed": seed}
+
     def run_config(self, config_name: str, benchmark: str, seed: int) -> dict:
         """The merged, validated config of one run (raises ``ConfigError`` naming the run)."""
         bench = self.benchmarks[benchmark]
         cfg = config_module.read_yaml(config_module.DEFAULT_CONFIG)
-        for layer in (self.common, bench.config, self.configs[config_name]):
-            cfg = config_module.merge(cfg, _with_file(layer, self.path.parent))
+        for layer in self.definition(config_name, benchmark, seed)["layers"]:
+            cfg = config_module.merge(cfg, layer)
         where = f"{self.path}: run {config_name} x {benchmark} x seed {seed}"
         partition_file = cfg.get("data_cfg", {}).get("dataset_partition")
         if not partition_file:
