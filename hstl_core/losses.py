@@ -2,7 +2,7 @@
 
 Both losses work on part features as the model returns them (``[n, parts, c]``),
 compute one loss per part and return the mean over parts, as OpenGait does
-(spec section 6, detailed spec E). ``LossAggregator`` builds them from OpenGait's
+(``lib/modeling/losses/`` of OpenGait and both HSTL repositories). ``LossAggregator`` builds them from OpenGait's
 ``loss_cfg`` list and sums ``loss_term_weight * loss``.
 
 Every loss returns ``(loss, info)``: ``loss`` a scalar tensor to back-propagate,
@@ -48,7 +48,7 @@ def gather_with_grad(t: torch.Tensor) -> torch.Tensor:
 def _part_distances(x: torch.Tensor) -> torch.Tensor:
     """Euclidean distance matrices per part: ``[p, n, c]`` -> ``[p, n, n]``.
 
-    ``sqrt(relu(|x|^2 + |y|^2 - 2 x.y))`` as OpenGait computes it (spec E.1 step 3).
+    ``sqrt(relu(|x|^2 + |y|^2 - 2 x.y))`` as OpenGait computes it (``TripletLoss.ComputeDistance``).
     """
     sq = x.pow(2).sum(-1)
     inner = x @ x.transpose(1, 2)
@@ -70,7 +70,7 @@ def _padded_indices(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class TripletLoss(nn.Module):
-    """Batch-all triplet loss with a non-zero mean per part (spec E.1).
+    """Batch-all triplet loss with a non-zero mean per part (OpenGait's ``TripletLoss``).
 
     For every part, every anchor ``a``, every positive ``pos`` with the anchor's
     label (``pos = a`` included) and every negative ``neg`` with another label the
@@ -134,7 +134,7 @@ class TripletLoss(nn.Module):
 
 
 class CrossEntropyLoss(nn.Module):
-    """Part-wise cross-entropy on ``scale * logits``, optionally label-smoothed (spec E.2).
+    """Part-wise cross-entropy on ``scale * logits``, optionally label-smoothed (OpenGait's ``CrossEntropyLoss``).
 
     Per part: ``CE_part`` = mean over samples of ``-log q(label)``, with ``q`` the
     softmax of ``scale * logits``. With ``label_smooth`` the part loss is
@@ -183,7 +183,7 @@ _COMMON_KEYS = ("type", "loss_term_weight", "log_prefix")
 
 
 class LossAggregator(nn.Module):
-    """The losses of OpenGait's ``loss_cfg``, weighted and summed (spec E.3).
+    """The losses of OpenGait's ``loss_cfg``, weighted and summed (OpenGait's ``LossAggregator``).
 
     ``loss_cfg`` is a list of entries (a single dict is accepted too) such as
     ``{"type": "TripletLoss", "loss_term_weight": 1.0, "margin": 0.2, "log_prefix": "triplet"}``.

@@ -1,7 +1,8 @@
 """Dataset partitions in OpenGait's JSON form: ``{"TRAIN_SET": [...], "TEST_SET": [...]}``.
 
 The shipped files in ``data/partitions/`` are made by :func:`write_shipped_partitions`
-from the facts of spec B (CASIA-B, OU-MVLP) and from SynGait's presets.
+from the partition files the HSTL repositories publish in ``misc/partitions/`` (CASIA-B,
+OU-MVLP) and from SynGait's presets.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Silhouette pretreatment: raw frame folders -> one ``uint8 [T, S, S]`` array per sequence.
 
-:func:`pretreat_sequence` is OpenGait's per-frame algorithm (spec A.3), pixel for pixel:
+:func:`pretreat_sequence` is OpenGait's per-frame algorithm (``datasets/pretreatment.py``), pixel for pixel:
 drop empty frames, crop rows, resize to height S, centre on the median column of the
 foreground mass, cut S columns. :func:`preprocess_dataset` runs it over a raw tree
 ``raw/<id>/<type>/<view>/*.png`` in parallel and writes

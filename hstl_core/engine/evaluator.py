@@ -1,4 +1,5 @@
-"""Inference over the test set and the dataset's protocol (spec G.1).
+"""Inference over the test set and the dataset's protocol (OpenGait's ``BaseModel.inference``,
+``lib/modeling/base_model.py``).
 
 Each rank embeds its share of the test sequences (whole sequences, several packed
 in one batch with their lengths ``seqL``), the features are gathered on every rank,

@@ -1,4 +1,5 @@
-"""Iteration-based training of HSTL from an OpenGait config (spec section 7, F.4).
+"""Iteration-based training of HSTL from an OpenGait config (OpenGait's
+``BaseModel.run_train`` and ``train_step``, ``lib/modeling/base_model.py``).
 
 One step: a P x K batch of fixed-length clips, forward (under autocast when asked),
 triplet + cross-entropy losses, backward, optimizer and scheduler step. Every
