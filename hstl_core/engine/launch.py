@@ -3,8 +3,9 @@
 Functions defined in a notebook cannot be pickled into spawned workers, so the
 workers are real ``torchrun`` processes running ``python -m hstl_core`` on a config
 file, exactly as on the command line. Rank 0's output streams into the cell and
-drives a progress bar; every rank's output also goes to files under
-``<run_dir>/torchrun/`` (torchrun's own ``--log-dir``). Interrupting the cell stops
+drives a progress bar showing the latest triplet loss and accuracy (``quiet``
+keeps the bar only: the concise form for notebooks); every rank's output also
+goes to files under ``<run_dir>/torchrun/`` (torchrun's own ``--log-dir``). Interrupting the cell stops
 the whole process group; a failed rank raises :class:`LaunchError` with its last
 log lines.
 
@@ -44,6 +45,7 @@ from hstl_core.engine.ownership import own_run_folder
 from hstl_core.paths import OUTPUT_ROOT, REPO_ROOT
 
 ITERATION_LINE = re.compile(r"Iteration (\d+)/(\d+)")
+BAR_SCALARS = re.compile(r"\b(triplet_loss|softmax_accuracy)=([-\d.]+)")
 TAIL_LINES = 40
 
 
@@ -146,6 +148,7 @@ def _stream(command: list[str], env: dict[str, str], total: int | None, quiet: b
             match = ITERATION_LINE.search(line)
             if match:
                 bar.update(int(match.group(1)) - bar.n)
+                bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in BAR_SCALARS.findall(line)))
             if not quiet:
                 print(line, end="", flush=True)
         process.wait()
