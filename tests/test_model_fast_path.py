@@ -26,9 +26,9 @@ def fast_and_plain(cfg: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
     return fast, set_fast_path(copy.deepcopy(fast), False)
 
 
-def assert_relative_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-4) -> None:
+def assert_relative_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-4, what: str = "") -> None:
     error = float((actual - expected).abs().max() / expected.abs().max())
-    assert error <= tolerance, f"relative difference {error:.2e} > {tolerance}"
+    assert error <= tolerance, f"{what}: relative difference {error:.2e} > {tolerance}"
 
 
 @pytest.mark.parametrize("frames", [1, 2, 30, 47])
@@ -38,7 +38,7 @@ def test_fast_eval_outputs_equal_the_plain_path(frames):
     with torch.no_grad():
         got, expected = fast.eval()(sils), plain.eval()(sils)
     for key in ("embeddings", "features", "logits"):
-        assert_relative_close(got[key], expected[key])
+        assert_relative_close(got[key], expected[key], what=key)
 
 
 def test_fast_four_level_variant_and_packed_input_equal_the_plain_path():
@@ -48,7 +48,7 @@ def test_fast_four_level_variant_and_packed_input_equal_the_plain_path():
     with torch.no_grad():
         got, expected = fast.eval()(sils, seqL=lengths), plain.eval()(sils, seqL=lengths)
     for key in ("embeddings", "logits"):
-        assert_relative_close(got[key], expected[key])
+        assert_relative_close(got[key], expected[key], what=key)
 
 
 def test_fast_training_gradients_equal_the_plain_path():
@@ -58,7 +58,7 @@ def test_fast_training_gradients_equal_the_plain_path():
         out = model.train()(sils)
         (out["embeddings"].pow(2).mean() + out["logits"].logsumexp(-1).mean()).backward()
     for (name, got), (_, expected) in zip(fast.named_parameters(), plain.named_parameters()):
-        assert_relative_close(got.grad, expected.grad, 1e-3), name
+        assert_relative_close(got.grad, expected.grad, 1e-3, name)
 
 
 def test_fast_path_keeps_state_dict_and_parameters():
