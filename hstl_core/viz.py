@@ -380,16 +380,17 @@ def plot_part_rank1(
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(13, 4.6))
-    for name, indices in groups.items():
+    top = min(100.0, max(float(np.max(v)) for v in accuracy.values()) + 15.0)
+    for index, (name, indices) in enumerate(groups.items()):
         indices = list(indices)
         ax.axvspan(indices[0] - 0.5, indices[-1] + 0.5, color=level_color(name), alpha=0.18, linewidth=0)
-        ax.text((indices[0] + indices[-1]) / 2, 101, name, ha="center", va="bottom", fontsize=11, color=level_color(name),
-                fontweight="bold")
+        ax.text((indices[0] + indices[-1]) / 2, top * (1.0 - 0.07 * (index % 2)), name, ha="center", va="bottom",
+                fontsize=11, color=level_color(name), fontweight="bold")
     for condition, values in accuracy.items():
         ax.plot(np.arange(len(values)), values, "o-", markersize=4, lw=1.8, color=CONDITION_COLORS.get(condition), label=condition)
     if chance is not None:
         ax.axhline(chance, color="0.4", linestyle=":", lw=1.5, label=f"chance {chance:.0f} %")
-    ax.set(xlabel="part index (order of the embedding)", ylabel="rank-1 (%)", ylim=(0, 108), title=title)
+    ax.set(xlabel="part index (order of the embedding)", ylabel="rank-1 (%)", ylim=(0, top * 1.08), title=title)
     ax.set_xlim(-1, max(len(v) for v in accuracy.values()))
     ax.legend(loc="lower left", ncol=4, fontsize=11)
     return ax
