@@ -319,9 +319,13 @@ class NotebookRun:
             time.sleep(0.5)
         return False
 
-    def screenshot(self, path: Path) -> None:
-        widget = self.page.locator(".jp-NotebookPanel .jp-OutputArea-output .jupyter-widgets").first
-        if widget.count():
-            widget.scroll_into_view_if_needed()
+    def screenshot(self, path: Path, cell: int | None = None) -> None:
+        """The JupyterLab window, scrolled to the output of ``cell``, else to the first widget."""
+        if cell is not None:
+            target = self.cell(cell).locator(".jp-Cell-outputArea").first
+        else:
+            target = self.page.locator(".jp-NotebookPanel .jp-OutputArea-output .jupyter-widgets").first
+        if target.count():
+            target.scroll_into_view_if_needed()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(path))

@@ -49,8 +49,8 @@ WIDGET_IMPORT = re.compile(r"^\s*(import ipywidgets|from ipywidgets import)", re
 TEXT_BAR = re.compile(r"(\d+)%\|")
 
 
-def notebook_cells(name: str) -> list[dict[str, Any]]:
-    return json.loads((NOTEBOOK_DIR / name).read_text(encoding="utf-8"))["cells"]
+def notebook_cells(name: str, folder: Path = NOTEBOOK_DIR) -> list[dict[str, Any]]:
+    return json.loads((folder / name).read_text(encoding="utf-8"))["cells"]
 
 
 def uses_widgets(name: str) -> bool:
@@ -58,9 +58,9 @@ def uses_widgets(name: str) -> bool:
                for cell in notebook_cells(name))
 
 
-def launch_cell(name: str) -> int | None:
+def launch_cell(name: str, folder: Path = NOTEBOOK_DIR) -> int | None:
     """Index (among all cells) of the first code cell that calls ``launch(``."""
-    for index, cell in enumerate(notebook_cells(name)):
+    for index, cell in enumerate(notebook_cells(name, folder)):
         if cell["cell_type"] == "code" and LAUNCH_CALL.search("".join(cell["source"])):
             return index
     return None
@@ -110,13 +110,13 @@ def notebook(request: pytest.FixtureRequest, lab: LabServer, browser: Any) -> No
     page = browser.new_page()
     run = NotebookRun(page, lab, name)
     page.on("pageerror", lambda error: run.page_errors.append(str(error)))
-    index = launch_cell(name)
+    index = launch_cell(name, lab.root)
     sample = None if index is None else (lambda: (run.progress(index), run.output_text(index)))
     try:
         run.open()
         run.run_all(RUN_TIMEOUT, sample)
     finally:
-        run.screenshot(ARTIFACTS / f"{Path(name).stem}.png")
+        run.screenshot(ARTIFACTS / f"{Path(name).stem}.png", index)
     yield run
     lab.shut_down_session(name)
     page.close()
@@ -125,7 +125,7 @@ def notebook(request: pytest.FixtureRequest, lab: LabServer, browser: Any) -> No
 @pytest.mark.parametrize("notebook", IN_BROWSER, indirect=True)
 def test_every_cell_runs_in_order_without_an_error(notebook: NotebookRun) -> None:
     cells = notebook.cells()
-    assert len(cells) == len(notebook_cells(notebook.name)), "the page does not show every cell"
+    assert len(cells) == len(notebook_cells(notebook.name, notebook.server.root)), "the page does not show every cell"
     errors = [f"cell {index}: {output['text'][:800]}" for index, cell in enumerate(cells) for output in cell.outputs
               if ERROR_LINE.search(output["text"])]
     assert not errors, "\n".join(errors)
@@ -172,7 +172,7 @@ def test_moving_a_slider_changes_its_output(notebook: NotebookRun) -> None:
 
 @pytest.mark.parametrize("notebook", LAUNCHES, indirect=True)
 def test_launch_cell_shows_a_progress_bar_that_advances_and_finishes(notebook: NotebookRun) -> None:
-    index = launch_cell(notebook.name)
+    index = launch_cell(notebook.name, notebook.server.root)
     bars = [float(bars[0]["width"].rstrip("%")) for _, (bars, _) in notebook.samples if bars and bars[0]["width"]]
     if bars:
         final = notebook.progress(index)[0]
