@@ -191,7 +191,6 @@ INDICATOR = ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator"
 READ_CELLS = """root => [...root.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => ({
     code: cell.classList.contains('jp-CodeCell'),
     prompt: cell.querySelector('.jp-InputArea-prompt')?.textContent.trim() ?? '',
-    source: cell.querySelector('.jp-InputArea-editor')?.textContent ?? '',
     outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(out => ({
       mime: out.getAttribute('data-mime-type'),
       text: out.innerText,
@@ -211,7 +210,6 @@ class Cell:
 
     code: bool
     prompt: str
-    source: str
     outputs: list[dict[str, Any]]
 
 
@@ -266,17 +264,16 @@ class NotebookRun:
         self.page.locator(".jp-InputArea-prompt", has_text="[*]").first.wait_for(timeout=60_000)
         quiet = 0
         while quiet < 2:
-            elapsed = time.monotonic() - start
-            if elapsed > timeout:
+            self.seconds = time.monotonic() - start
+            if self.seconds > timeout:
                 raise TimeoutError(f"{self.name}: cells still running after {timeout:.0f} s")
             if sample is not None:
-                self.samples.append((elapsed, sample()))
+                self.samples.append((round(self.seconds, 1), sample()))
             running = any("*" in cell.prompt for cell in self.cells() if cell.code)
             idle = self.indicator().get_attribute("data-status") == "idle"
             idle = idle and self.kernel_state() == "idle"
             quiet = quiet + 1 if idle and not running else 0
             time.sleep(0.5)
-        self.seconds = time.monotonic() - start
 
     def cells(self) -> list[Cell]:
         return [Cell(**cell) for cell in self.page.locator(".jp-NotebookPanel").first.evaluate(READ_CELLS)]

@@ -15,7 +15,9 @@ shows:
   changes the figure (or text) of its output;
 * the cell that calls ``launch(`` shows a progress bar that advances while torchrun
   trains and ends full (tqdm's widget bar in the success style, or a text bar at 100%);
-* a screenshot of JupyterLab per notebook is kept in ``build/browser/NN_name.png``.
+* a screenshot of JupyterLab per notebook is kept in ``build/browser/NN_name.png``,
+  and beside it ``NN_name.json``: how long Run All took and, for the launch cell, the
+  progress bar as sampled every half second.
 
 The notebooks run are those that use ipywidgets plus those that call ``launch(``
 (found in their source, so a widget added to a notebook is tested without editing
@@ -117,6 +119,8 @@ def notebook(request: pytest.FixtureRequest, lab: LabServer, browser: Any) -> No
         run.run_all(RUN_TIMEOUT, sample)
     finally:
         run.screenshot(ARTIFACTS / f"{Path(name).stem}.png", index)
+        record = {"run_all_seconds": round(run.seconds, 1), "samples": run.samples}
+        (ARTIFACTS / f"{Path(name).stem}.json").write_text(json.dumps(record, indent=1))
     yield run
     lab.shut_down_session(name)
     page.close()
