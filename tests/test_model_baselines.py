@@ -233,6 +233,7 @@ def tiny_train_cfg():
     return make
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gaitbase_small", "deepgaitv2_small"])
 def test_the_trainer_trains_the_model_unchanged(name, tiny_train_cfg, tmp_path):
     """20 iterations of the shipped recipe through the real trainer loop: finite losses,

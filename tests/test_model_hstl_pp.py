@@ -165,6 +165,7 @@ def test_shipped_hstlpp_configs_load(name):
     assert "BaseSilCuttingTransform" in types or types == ["Compose"]
 
 
+@pytest.mark.slow
 def test_the_trainer_trains_hstlpp_with_augmentation(tmp_path):
     """20 iterations of hstlpp_small (SGD, augmentation, every switch) through the real loop."""
     from hstl_core.data.syngait import ensure_syngait
@@ -172,6 +173,7 @@ def test_the_trainer_trains_hstlpp_with_augmentation(tmp_path):
     ensure_syngait("small", img_size=32)
     cfg = config.load(CONFIG_ROOT / "hstlpp_small.yaml")
     cfg["data_cfg"]["num_workers"] = 0
+    cfg["model_cfg"]["channels"] = [8, 16, 32]
     cfg["trainer_cfg"].update(total_iter=20, save_iter=20, log_iter=10, save_name="tiny_hstlpp")
     cfg["trainer_cfg"]["sampler"].update(batch_size=[2, 2], frames_num_fixed=4)
     trainer = Trainer(copy.deepcopy(cfg), init_distributed(), tmp_path)
