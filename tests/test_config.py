@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from hstl_core import config
+from hstl_core.model.build import BUILDERS, MODELS
 from hstl_core.paths import CONFIG_ROOT, REPO_ROOT
 
 HERE = Path(__file__).parent / "configs"
@@ -39,7 +40,7 @@ def test_merge_dicts_recursively_and_lists_replace():
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_config_loads(path):
     cfg = config.load(path)
-    assert cfg["model_cfg"]["model"].startswith("HSTL")
+    assert cfg["model_cfg"]["model"] in {*MODELS, *BUILDERS}, "build_model knows the model"
     assert cfg["trainer_cfg"]["transform"], "phase transforms inherit the top-level one"
 
 
