@@ -323,6 +323,7 @@ class NotebookRun:
         else:
             target = self.page.locator(".jp-NotebookPanel .jp-OutputArea-output .jupyter-widgets").first
         if target.count():
-            target.scroll_into_view_if_needed()
+            target.evaluate("element => element.scrollIntoView({block: 'start'})")
+            self.page.wait_for_timeout(500)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(path))
