@@ -33,6 +33,7 @@ FIGURES = {
     "08_losses_and_training": "train-curves",
     "09_multi_gpu_training": "ddp-curves",
     "10_evaluation": "eval-heatmaps",
+    "11_beyond_hstl": "beyond-accuracy-cost",
 }
 SIZE = (320, 180)
 
