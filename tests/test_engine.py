@@ -14,24 +14,11 @@ import torch
 
 from hstl_core import config
 from hstl_core.atomic import atomic_open
-from hstl_core.data.syngait import ensure_syngait
 from hstl_core import build_model
 from hstl_core.engine import LaunchError, Trainer, checkpoint_path, evaluate_model, launch, run_dir
 from hstl_core.engine.distributed import init_distributed
 from hstl_core.model import load_checkpoint
 from hstl_core.paths import CONFIG_ROOT
-
-
-@pytest.fixture(scope="module")
-def tiny_cfg() -> dict:
-    """The small SynGait config cut down to seconds: short clips, small batches."""
-    ensure_syngait("small", img_size=32)
-    cfg = config.load(CONFIG_ROOT / "syngait_small.yaml")
-    cfg["data_cfg"]["num_workers"] = 0
-    cfg["trainer_cfg"].update(total_iter=6, save_iter=3, log_iter=1, save_name="tiny")
-    cfg["trainer_cfg"]["sampler"].update(batch_size=[4, 2], frames_num_fixed=8)
-    cfg["evaluator_cfg"]["save_name"] = "tiny"
-    return cfg
 
 
 def test_checkpoint_path_rule_gives_the_released_checkpoint_path():

@@ -37,6 +37,7 @@ from hstl_core.engine.main import setup_logging
 from hstl_core.engine.trainer import Trainer
 from hstl_core.evaluation import save_results
 from hstl_core.experiments.grid import Grid, RunSpec
+from hstl_core.lifeline import alive
 from hstl_core.model import build_model
 from hstl_core.model.summary import summary
 from hstl_core.paths import REPO_ROOT
@@ -154,7 +155,7 @@ def _claim(lock: Path) -> bool:
         except FileExistsError:
             holder = lock.read_text().strip() if lock.exists() else ""
             pid, _, host = holder.partition("@")
-            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            if host == socket.gethostname() and pid.isdigit() and not alive(pid):
                 lock.unlink(missing_ok=True)
                 continue
             return False
@@ -162,16 +163,6 @@ def _claim(lock: Path) -> bool:
             handle.write(me)
         return True
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def select(runs: Iterable[RunSpec], configs: list[str] | None = None, benchmarks: list[str] | None = None,
