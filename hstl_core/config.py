@@ -18,7 +18,7 @@ import difflib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 import yaml
@@ -292,6 +292,18 @@ def _check_model_keys(cfg: dict) -> list[str]:
         if key != "model" and key not in required + optional:
             problems.append(f"model_cfg.{key}: not a key of model {name}; its keys are {', '.join(required + optional)}")
     return problems
+
+
+def reject_unknown_keys(section: Any, allowed: Iterable[str], where: str) -> None:
+    """Raise ``ValueError`` if the mapping ``section`` has keys outside ``allowed``.
+
+    The message names the place (``where``, e.g. ``"model_cfg"``), the unknown keys
+    and the allowed ones: ``model_cfg: unknown key(s) ['p3d']; allowed: [...]``.
+    """
+    allowed = list(allowed)
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {allowed}")
 
 
 def inert_keys(cfg: dict) -> list[str]:

@@ -5,6 +5,7 @@ from collections.abc import Callable, Mapping
 
 from torch import nn
 
+from hstl_core.config import reject_unknown_keys
 from hstl_core.model.deepgaitv2 import DeepGaitV2
 from hstl_core.model.gaitbase import GaitBase
 from hstl_core.model.hstl import HSTL, PAPER_HEIGHT, HSTL_Gait3D, HSTL_OU
@@ -44,9 +45,7 @@ def build_model(model_cfg: Mapping) -> nn.Module:
     name = model_cfg.get("model")
     if name in BUILDERS:
         return BUILDERS[name](model_cfg)
-    unknown = sorted(set(model_cfg) - set(MODEL_CFG_KEYS))
-    if unknown:
-        raise ValueError(f"model_cfg: unknown key(s) {unknown}; allowed: {list(MODEL_CFG_KEYS)}")
+    reject_unknown_keys(model_cfg, MODEL_CFG_KEYS, "model_cfg")
     if name not in MODELS:
         raise ValueError(f"model_cfg.model: {name!r} is not one of {sorted([*MODELS, *BUILDERS])}")
     channels = model_cfg.get("channels")

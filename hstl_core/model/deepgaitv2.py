@@ -34,6 +34,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from hstl_core.config import reject_unknown_keys
 from hstl_core.model.gaitbase import bnnecks_from_cfg, clips_and_mask, head_outputs
 from hstl_core.model.hstl import init_parameters
 from hstl_core.model.layers import (
@@ -67,9 +68,7 @@ class DeepGaitV2(nn.Module):
 
     def __init__(self, model_cfg: Mapping) -> None:
         super().__init__()
-        unknown = sorted(set(model_cfg) - set(MODEL_CFG_KEYS))
-        if unknown:
-            raise ValueError(f"model_cfg: unknown key(s) {unknown} for DeepGaitV2; allowed: {list(MODEL_CFG_KEYS)}")
+        reject_unknown_keys(model_cfg, MODEL_CFG_KEYS, "model_cfg")
         backbone = model_cfg.get("Backbone")
         if not isinstance(backbone, Mapping) or sorted(set(backbone) - set(BACKBONE_KEYS)):
             raise ValueError(f"model_cfg.Backbone: a mapping with keys {list(BACKBONE_KEYS)} is needed, got {backbone!r}")

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from hstl_core.config import reject_unknown_keys
 from hstl_core.model.hstl import init_parameters
 from hstl_core.model.layers import (
     BasicBlock2D,
@@ -147,9 +148,7 @@ def _section(model_cfg: Mapping, key: str, allowed: Sequence[str]) -> dict:
     section = model_cfg.get(key)
     if not isinstance(section, Mapping):
         raise ValueError(f"model_cfg.{key}: a mapping is needed, got {section!r}")
-    unknown = sorted(set(section) - set(allowed))
-    if unknown:
-        raise ValueError(f"model_cfg.{key}: unknown key(s) {unknown}; allowed: {list(allowed)}")
+    reject_unknown_keys(section, allowed, f"model_cfg.{key}")
     return dict(section)
 
 
@@ -181,9 +180,7 @@ class GaitBase(nn.Module):
 
     def __init__(self, model_cfg: Mapping) -> None:
         super().__init__()
-        unknown = sorted(set(model_cfg) - set(MODEL_CFG_KEYS))
-        if unknown:
-            raise ValueError(f"model_cfg: unknown key(s) {unknown} for Baseline; allowed: {list(MODEL_CFG_KEYS)}")
+        reject_unknown_keys(model_cfg, MODEL_CFG_KEYS, "model_cfg")
         backbone_cfg = _section(model_cfg, "backbone_cfg", ("type", "block", "channels", "in_channel", "layers", "strides", "maxpool"))
         if backbone_cfg.pop("type", "ResNet9") != "ResNet9":
             raise ValueError(f"model_cfg.backbone_cfg.type: only ResNet9 is built here, got {model_cfg['backbone_cfg']['type']!r}")

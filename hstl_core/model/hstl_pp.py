@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from hstl_core.config import reject_unknown_keys
 from hstl_core.model.hstl import ASTP, PAPER_HEIGHT, ARMEConv, FTABlock, init_parameters, scale_splits
 from hstl_core.model.layers import (
     BasicBlockP3D,
@@ -237,9 +238,7 @@ class HSTLPP(nn.Module):
 
 def build_hstlpp(model_cfg: Mapping) -> HSTLPP:
     """``HSTLPP`` from ``model_cfg``; raises ValueError naming a wrong key."""
-    unknown = sorted(set(model_cfg) - set(MODEL_CFG_KEYS))
-    if unknown:
-        raise ValueError(f"model_cfg: unknown key(s) {unknown} for HSTLPP; allowed: {list(MODEL_CFG_KEYS)}")
+    reject_unknown_keys(model_cfg, MODEL_CFG_KEYS, "model_cfg")
     channels = model_cfg.get("channels")
     if not isinstance(channels, (list, tuple)) or len(channels) != 3 or not all(
         isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels
