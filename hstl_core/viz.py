@@ -64,11 +64,15 @@ def show_channel_maps(maps: np.ndarray, title: str, labels: Sequence[str] | None
     return fig
 
 
-def plot_training_curves(history: dict[str, list[tuple[int, float]]], title: str = "training") -> plt.Figure:
-    """Loss and accuracy against iteration, from ``{tag: [(iteration, value), ...]}``.
+def plot_training_curves(
+    history: dict[str, list[tuple[int, float]]], title: str = "training", chance: float | None = None
+) -> plt.Figure:
+    """Losses (left) and training accuracy with the share of violating triplets (right), against iteration.
 
-    Tags as the trainer logs them (``scalar/triplet/loss``, ``scalar/softmax/loss``,
-    ``scalar/softmax/accuracy``, ``scalar/total_loss``); missing tags are skipped.
+    ``history`` is ``{tag: [(iteration, value), ...]}`` with tags as the trainer logs
+    them (``scalar/total_loss``, ``scalar/triplet/loss``, ``scalar/softmax/loss``,
+    ``scalar/softmax/accuracy``, ``scalar/triplet/nonzero_frac``); missing tags are
+    skipped. ``chance`` (a fraction, e.g. 1/14) draws the accuracy of a uniform guess.
     """
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4))
     for tag, label in (("scalar/total_loss", "total"), ("scalar/triplet/loss", "triplet"), ("scalar/softmax/loss", "cross-entropy")):
@@ -77,10 +81,18 @@ def plot_training_curves(history: dict[str, list[tuple[int, float]]], title: str
             loss_ax.plot(steps, values, label=label, lw=2)
     loss_ax.set(title=f"{title}: losses", xlabel="iteration", ylabel="loss")
     loss_ax.legend()
-    if history.get("scalar/softmax/accuracy"):
-        steps, values = zip(*history["scalar/softmax/accuracy"])
-        acc_ax.plot(steps, [100 * v for v in values], color="#1b9e77", lw=2)
-    acc_ax.set(title=f"{title}: training accuracy (all parts)", xlabel="iteration", ylabel="accuracy (%)", ylim=(0, 100))
+    for tag, label, color in (
+        ("scalar/softmax/accuracy", "training accuracy (all parts)", "#1b9e77"),
+        ("scalar/triplet/nonzero_frac", "triplets violating the margin", "#7570b3"),
+    ):
+        if history.get(tag):
+            steps, values = zip(*history[tag])
+            acc_ax.plot(steps, [100 * v for v in values], color=color, lw=2, label=label)
+    if chance is not None:
+        acc_ax.axhline(100 * chance, color="gray", ls="--", lw=1.5, label=f"chance ({100 * chance:.1f} %)")
+    acc_ax.set(title=f"{title}: accuracy and violating triplets", xlabel="iteration", ylabel="%", ylim=(0, 100))
+    if acc_ax.get_legend_handles_labels()[0]:
+        acc_ax.legend()
     fig.tight_layout()
     return fig
 
