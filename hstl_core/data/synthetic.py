@@ -19,9 +19,11 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -100,13 +102,24 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
 
 
+P = TypeVar("P")
+
+
+def lookup_preset(preset: object, presets: Mapping[str, P], kind: type[P], what: str) -> P:
+    """``presets[preset]`` for a name; an instance of ``kind`` passes through.
+
+    Raises ``ValueError`` naming ``what`` (e.g. ``"SynGait"``) and the known names.
+    """
+    if isinstance(preset, kind):
+        return preset
+    if preset not in presets:
+        raise ValueError(f"unknown {what} preset {preset!r}; known: {sorted(presets)}")
+    return presets[preset]
+
+
 def get_preset(preset: str | Preset) -> Preset:
     """Look a preset up by name (a :class:`Preset` passes through)."""
-    if isinstance(preset, Preset):
-        return preset
-    if preset not in PRESETS:
-        raise ValueError(f"unknown SynGait preset {preset!r}; known: {sorted(PRESETS)}")
-    return PRESETS[preset]
+    return lookup_preset(preset, PRESETS, Preset, "SynGait")
 
 
 def parse_type_seq(type_seq: str) -> tuple[str, int]:

@@ -44,7 +44,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hstl_core.data.render import RAW_HEIGHT, RAW_WIDTH, SPHERE, fill_solids, punch_holes, ragged_edges, solid_points, to_raw_size
-from hstl_core.data.synthetic import Subject, _rng
+from hstl_core.data.synthetic import Subject, _rng, lookup_preset
 from hstl_core.data.walker import pose_solids, sample_body, sample_outfit, sample_style, stride_length
 from hstl_core.data.wild_scene import FOCAL, SITES, TiltedCamera, Walk, Wear, add_wear, sample_walk, sample_wear
 
@@ -123,11 +123,7 @@ class WildSequence:
 
 def get_wild_preset(preset: str | WildPreset) -> WildPreset:
     """Look a wild preset up by name (a :class:`WildPreset` passes through)."""
-    if isinstance(preset, WildPreset):
-        return preset
-    if preset not in WILD_PRESETS:
-        raise ValueError(f"unknown SynGait-Wild preset {preset!r}; known: {sorted(WILD_PRESETS)}")
-    return WILD_PRESETS[preset]
+    return lookup_preset(preset, WILD_PRESETS, WildPreset, "SynGait-Wild")
 
 
 def sequence_names(preset: str | WildPreset = "wild") -> list[str]:
