@@ -5,6 +5,7 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 import yaml
 
@@ -13,6 +14,7 @@ from hstl_core.config import ConfigError
 from hstl_core.data.syngait import ensure_syngait
 from hstl_core.experiments import load_grid, paired, run_grid
 from hstl_core.experiments.grid import _set_class_num
+from hstl_core.experiments.reference import gait_energy_image, gei_features, gei_reference
 from hstl_core.experiments.runner import is_done, result_path
 
 SMOKE_PARTITION = {"TRAIN_SET": [f"{i:03d}" for i in range(1, 15)], "TEST_SET": ["015", "016", "017", "018"]}
@@ -129,3 +131,21 @@ def test_a_paper_grid_runs_the_shipped_config_files_unchanged():
     assert hstl["trainer_cfg"]["total_iter"] == 90000 and hstl["trainer_cfg"]["seed"] == 1
     assert base["model_cfg"]["SeparateBNNecks"]["class_num"] == 74  # kept: CASIA-B.json has 73 ids (no 005)
     assert base["optimizer_cfg"]["solver"] == "SGD"
+
+
+def test_gait_energy_image_is_the_mean_silhouette_in_unit_range():
+    sils = np.zeros((4, 2, 3), dtype=np.uint8)
+    sils[:2, 0, 0] = 255
+    sils[:, 1, 2] = 255
+    gei = gait_energy_image(sils)
+    assert gei.dtype == np.float32 and gei.shape == (2, 3)
+    assert gei[0, 0] == 0.5 and gei[1, 2] == 1.0 and gei.sum() == 1.5
+
+
+def test_gei_reference_scores_every_test_sequence_with_the_benchmark_protocol(tiny_cfg):
+    features = gei_features(tiny_cfg)
+    keys = list(zip(features["labels"], features["types"], features["views"]))
+    assert keys == sorted(set(keys)) and features["embeddings"].shape == (len(keys), 1, 32 * 32)
+    metrics = gei_reference(tiny_cfg)
+    assert set(metrics) == {"NM", "BG", "CL", "mean"}
+    assert 10.0 < metrics["NM"] <= 100.0, "same-view GEIs of one walker must match above chance (10 test ids)"
