@@ -53,6 +53,15 @@ def rank_pids(rank_config: str) -> dict[int, int]:
     return ranks
 
 
+def folder_is_free(folder) -> bool:
+    """True when this process can take the run folder's train lock (and gives it back)."""
+    try:
+        with own_run_folder(folder, "train"):
+            return True
+    except RunFolderBusy:
+        return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_second_launch_is_refused_and_a_dead_launcher_leaves_no_process(tiny_cfg, tmp_path, sig):
@@ -70,8 +79,9 @@ def test_a_second_launch_is_refused_and_a_dead_launcher_leaves_no_process(tiny_c
         first.process.wait(timeout=30)
         gone = wait_until(lambda: not processes_mentioning(first.rank_config), timeout=10)
         assert gone, f"still running 10 s after the launcher's {sig.name}: {processes_mentioning(first.rank_config)}"
-        with own_run_folder(run_dir(cfg, "train", tmp_path), "train"):
-            pass  # the folder is free again
+        # A dying process loses its command line (its memory) before its files: the lock
+        # may outlive the listing by a moment, never by seconds.
+        assert wait_until(lambda: folder_is_free(run_dir(cfg, "train", tmp_path)), timeout=5), "the run folder stays locked"
     finally:
         first.cleanup()
 
