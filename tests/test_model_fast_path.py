@@ -72,6 +72,21 @@ def test_fast_path_keeps_state_dict_and_parameters():
     assert conv.is_contiguous() and all(a is b for a, b in zip(params, fast.parameters()))
 
 
+def test_fast_path_weight_layout_follows_the_mode_on_a_cpu():
+    fast, plain = fast_and_plain(SMALL_CB)
+    conv, params = fast.arme3[1].conv3d[3].conv3d.weight, list(fast.parameters())
+    fast.eval()
+    assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last_3d)
+    fast.train()
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d)
+    assert all(a is b for a, b in zip(params, fast.parameters())), "an optimizer built before keeps its parameters"
+    plain.train()
+    assert plain.arme3[1].conv3d[3].conv3d.weight.is_contiguous(), "the plain path stays in the original layout"
+    sils = torch.rand(2, 9, 32, 22)
+    with torch.no_grad():
+        assert_relative_close(fast.eval()(sils)["embeddings"], plain.eval()(sils)["embeddings"])
+
+
 @pytest.mark.parametrize("flush_subnormals", [False, True])
 @pytest.mark.parametrize("p", [6.5, 8.0, 12.0])
 def test_gem_of_an_empty_bin_has_finite_value_and_gradients(p, flush_subnormals):

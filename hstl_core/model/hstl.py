@@ -17,11 +17,14 @@ scaled by ``input_height / 64``; the scale must give whole rows.
 
 Two implementations of the same function, switched by ``set_fast_path``:
 
-* the fast path (what ``build_model`` returns): 3D convolution weights and features
-  in ``channels_last_3d`` memory (oneDNN's native layout on CPUs, cuDNN's NDHWC on
-  GPUs), leaky ReLU in place, and FTA's two temporal max pools run once on the
-  whole map instead of once per region (a (k, 1, 1) pool never mixes rows, so
-  this is exact); only the per-region branch weights are computed per region;
+* the fast path (what ``build_model`` returns): 3D convolution weights in the
+  memory layout that pays for the mode (``fast_layout``: ``channels_last_3d``,
+  oneDNN's native layout on CPUs and cuDNN's NDHWC on GPUs, except for inference
+  on a CPU; a convolution whose weight is channels-last gives a channels-last
+  feature map, so the features follow), leaky ReLU in place, and FTA's two
+  temporal max pools run once on the whole map instead of once per region (a
+  (k, 1, 1) pool never mixes rows, so this is exact); only the per-region branch
+  weights are computed per region;
 * the plain path: the original code's layout and per-region split/cat, kept as the
   reference that ``record_intermediates`` (per-region hooks), the equivalence
   tests and ``benchmarks/bench_speed.py`` run against.
@@ -52,22 +55,40 @@ PAPER_HEIGHT = 64
 """The silhouette height the paper's region splits are written for."""
 
 
+def fast_layout(weight: torch.Tensor, training: bool) -> torch.memory_format:
+    """The memory format the fast path keeps a ``Conv3d`` weight in.
+
+    ``channels_last_3d`` for training and on GPUs; contiguous for inference on a
+    CPU, where it does not pay: on a 2-core AVX2 CPU (``benchmarks/bench_speed.py``)
+    channels-last made a training step of the small config 1.3x faster but one
+    80-frame sequence through the paper's model 10 % slower.
+    """
+    return torch.channels_last_3d if training or weight.is_cuda else torch.contiguous_format
+
+
+def place_conv_weights(model: nn.Module, fast: bool) -> None:
+    """Give every ``nn.Conv3d`` weight in ``model`` its layout: ``fast_layout`` of its
+    module's mode when ``fast``, else contiguous (the original code's). The
+    parameters keep their identity, so an optimizer built before still holds them."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d):
+            weight = module.weight.data
+            layout = fast_layout(weight, module.training) if fast else torch.contiguous_format
+            module.weight.data = weight.contiguous(memory_format=layout)
+
+
 def set_fast_path(model: nn.Module, enabled: bool) -> nn.Module:
     """Switch every HSTL module inside ``model`` to the fast (or the plain) path.
 
     Sets ``fast`` on HSTL's own modules, ``inplace`` on its ``nn.LeakyReLU`` and the
-    memory format of every ``nn.Conv3d`` weight (``channels_last_3d`` when fast,
-    contiguous when plain; parameters keep their identity, so an optimizer built
-    before still holds them). Returns ``model``.
+    memory format of every ``nn.Conv3d`` weight (``place_conv_weights``). Returns ``model``.
     """
-    layout = torch.channels_last_3d if enabled else torch.contiguous_format
     for module in model.modules():
         if isinstance(module, (ARMEConv, FTABlock, HSTL)):
             module.fast = enabled
         elif isinstance(module, nn.LeakyReLU):
             module.inplace = enabled
-        elif isinstance(module, nn.Conv3d):
-            module.weight.data = module.weight.data.contiguous(memory_format=layout)
+    place_conv_weights(model, enabled)
     return model
 
 
@@ -275,6 +296,14 @@ class HSTL(nn.Module):
         init_parameters(self)
         set_fast_path(self, True)
 
+    def train(self, mode: bool = True) -> HSTL:
+        """``nn.Module.train`` (``eval()`` calls it too); on the fast path it also moves
+        the ``Conv3d`` weights to the layout of the new mode (``fast_layout``)."""
+        super().train(mode)
+        if self.fast:
+            place_conv_weights(self, True)
+        return self
+
     def stage_widths(self, channels: list[int]) -> list[tuple[int, int, int]]:
         """(in, middle, out) channels of ``arme2``, ``arme3``, ...: CASIA-B's ``arme2``
         keeps c0 in its first conv (c0 -> c0 -> c1); later levels widen first."""
@@ -308,8 +337,6 @@ class HSTL(nn.Module):
                 f"(model built for input_height={self.input_height})"
             )
         x, mask = prepare_sequences(sils, seqL)
-        if self.fast:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.arme1(x, mask)
         parts = [self.astp1(x, mask)]
         if self.STEM_POOL:
