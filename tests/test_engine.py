@@ -64,10 +64,11 @@ def test_resume_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path):
 
 def test_two_gloo_processes_train_and_end_with_identical_weights(tiny_cfg, tmp_path):
     cfg = copy.deepcopy(tiny_cfg)
-    cfg["trainer_cfg"].update(save_iter=6, with_test=True)
+    cfg["trainer_cfg"].update(save_iter=3, with_test=True)
     cfg["evaluator_cfg"]["sampler"]["batch_size"] = 16
     result = launch(cfg, nproc=2, phase="train", output_root=tmp_path, quiet=True)
     assert result["iteration"] == 6 and result["world_size"] == 2 and result["backend"] == "gloo"
+    assert sorted(result["tests"]) == ["3", "6"], "a test in the middle (eval, then back to training)"
     digests = result["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
     model = build_model(cfg["model_cfg"])
