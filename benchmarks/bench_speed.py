@@ -1,6 +1,6 @@
 """Plain (the original code's path) against the fast path, side by side in one process.
 
-    python benchmarks/bench_speed.py [--repeats 3] [--no-paper] [--bf16]
+    python benchmarks/bench_speed.py [--repeats 3] [--no-paper] [--bf16] [--compile]
 
 For the small CPU config and the paper's CASIA-B model, with the same weights: a
 training step (forward, triplet + cross-entropy, backward, Adam) on a batch of
@@ -9,14 +9,19 @@ native bf16, or on a GPU) under bf16 autocast. Prints seconds (median of
 ``repeats``), the fast/plain ratio and the achieved GFLOP/s (analytic FLOPs from
 ``hstl_core.model.summary``; a training step counts 3 x the forward) next to the
 measured rate of one 64-channel Conv3d (forward + backward) in both layouts, the
-machine's practical conv peak. Timings are disturbed by whatever else runs: the
-ratios, measured in turn on the same machine, are the figures to read.
+machine's practical conv peak. With ``--compile`` it also times the fast path
+through ``torch.compile`` (the first call, compiling included, and then the same
+median; inductor's cache starts empty, so the first call compiles from scratch).
+Timings are disturbed by whatever else runs: the ratios, measured in turn
+on the same machine, are the figures to read.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -76,18 +81,27 @@ def conv_peak(device: torch.device, dtype: torch.dtype | None, channels_last: bo
     return flops / timed(step, 2, device) / 1e9
 
 
-def bench_config(name: str, repeats: int, device: torch.device, dtypes: list[torch.dtype | None]) -> list[tuple]:
-    """Rows (what, precision, plain s, fast s, fast GFLOP/s) for one config."""
+def bench_config(
+    name: str, repeats: int, device: torch.device, dtypes: list[torch.dtype | None], compiled: bool = False
+) -> list[tuple]:
+    """Rows (what, precision, seconds by path, fast GFLOP/s) for one config.
+
+    The paths are ``plain`` and ``fast``, and with ``compiled`` also ``compiled``
+    (the fast model through ``torch.compile``) and ``compiling`` (its first call).
+    """
     model_cfg, shape = CONFIGS[name]
     torch.manual_seed(0)
     fast = build_model(model_cfg).to(device)
     plain = set_fast_path(copy.deepcopy(fast), False)
+    models = {"plain": plain, "fast": fast}
+    if compiled:
+        models["compiled"] = torch.compile(fast)
     gflops_per_frame = summary(fast, (1, 30, *shape[2:])).total_flops / 1e9 / 30
     sils = (torch.rand(shape, device=device) > 0.5).float()
     sequence = (torch.rand(1, INFERENCE_FRAMES, *shape[2:], device=device) > 0.5).float()
     labels = torch.arange(shape[0], device=device) // 2
     losses = LossAggregator(LOSSES)
-    optimizers = {id(m): torch.optim.Adam(m.parameters(), lr=1e-4) for m in (plain, fast)}
+    optimizers = {id(m): torch.optim.Adam(m.parameters(), lr=1e-4) for m in models.values()}
     many = name == "small"
     rows = []
     for dtype in dtypes:
@@ -119,10 +133,12 @@ def bench_config(name: str, repeats: int, device: torch.device, dtypes: list[tor
         ):
             reps = repeats if many else 1
             seconds = {}
-            for label, model in (("plain", plain), ("fast", fast)):
+            for label, model in models.items():
+                if label == "compiled":
+                    seconds["compiling"] = timed(make(model), 1, device, warmup=False)
                 seconds[label] = timed(make(model), reps, device, warmup=many or what.startswith("inference"))
             rate = factor * frames * gflops_per_frame / seconds["fast"]
-            rows.append((f"{name} {what}", precision, seconds["plain"], seconds["fast"], rate))
+            rows.append((f"{name} {what}", precision, seconds, rate))
     return rows
 
 
@@ -131,7 +147,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the small config (the paper's: 1)")
     parser.add_argument("--no-paper", action="store_true", help="leave out the paper's model (about 2 minutes on 2 cores)")
     parser.add_argument("--bf16", action="store_true", help="time bf16 even where the CPU emulates it (very slow)")
+    parser.add_argument("--compile", action="store_true", help="also time the fast path through torch.compile")
     args = parser.parse_args()
+    if args.compile:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_speed_inductor_")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = native_bf16(device)
     dtypes: list[torch.dtype | None] = [None] + ([torch.bfloat16] if bf16 or args.bf16 else [])
@@ -140,14 +159,20 @@ def main() -> None:
     peaks = {f"{'cl3d' if cl else 'ncdhw'} {'bf16' if dt else 'fp32'}": conv_peak(device, dt, cl)
              for dt in dtypes for cl in (False, True)}
     print("Conv3d 64->64 fwd+bwd [2, 64, 30, 32, 22]: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()))
-    rows = bench_config("small", args.repeats, device, dtypes)
+    rows = bench_config("small", args.repeats, device, dtypes, args.compile)
     if not args.no_paper:
-        rows += bench_config("paper", args.repeats, device, [None] + ([torch.bfloat16] if bf16 else []))
+        rows += bench_config("paper", args.repeats, device, [None] + ([torch.bfloat16] if bf16 else []), args.compile)
     width = max(len(r[0]) for r in rows)
     peak = max(peaks.values())
-    print(f"{'what':{width}}  {'prec':5} {'plain s':>8} {'fast s':>8} {'speed-up':>8} {'fast GFLOP/s':>12} {'% conv peak':>11}")
-    for what, precision, plain_s, fast_s, rate in rows:
-        print(f"{what:{width}}  {precision:5} {plain_s:8.3f} {fast_s:8.3f} {plain_s / fast_s:7.2f}x {rate:12.1f} {100 * rate / peak:10.0f}%")
+    compiled = f" {'compiled s':>10} {'vs fast':>8} {'1st call s':>10}" if args.compile else ""
+    print(f"{'what':{width}}  {'prec':5} {'plain s':>8} {'fast s':>8} {'speed-up':>8} {'fast GFLOP/s':>12} "
+          f"{'% conv peak':>11}{compiled}")
+    for what, precision, seconds, rate in rows:
+        plain_s, fast_s = seconds["plain"], seconds["fast"]
+        compiled = (f" {seconds['compiled']:10.3f} {fast_s / seconds['compiled']:7.2f}x {seconds['compiling']:10.1f}"
+                    if args.compile else "")
+        print(f"{what:{width}}  {precision:5} {plain_s:8.3f} {fast_s:8.3f} {plain_s / fast_s:7.2f}x {rate:12.1f} "
+              f"{100 * rate / peak:10.0f}%{compiled}")
     if not bf16 and not args.bf16:
         print("bf16 not timed: this CPU has no AVX-512 BF16 / AMX, so bf16 convolutions take a slow "
               "reference path (several times slower than fp32); --bf16 times it anyway")
