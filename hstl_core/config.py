@@ -187,6 +187,7 @@ SCHEMA: dict[str, Any] = {
         "eval_func": Key(STR),
         "metric": Key(STR, choices=("euc", "cos")),
         "cross_view_gallery": Key(BOOL),
+        "compile": Key(BOOL),
         "collective_timeout": Key(NUM, minimum=1),
         "sampler": SAMPLER,
         "transform": ListOf(TRANSFORMS, allow_single=True, open_prefix="torchvision."),

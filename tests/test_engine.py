@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import torch
 from hstl_core import config
 from hstl_core.atomic import atomic_open
 from hstl_core import build_model
-from hstl_core.engine import LaunchError, Trainer, checkpoint_path, evaluate_model, launch, run_dir
+from hstl_core.engine import LaunchError, Trainer, checkpoint_path, evaluate_model, extract_embeddings, launch, run_dir
 from hstl_core.engine.distributed import init_distributed
 from hstl_core.model import load_checkpoint
 from hstl_core.paths import CONFIG_ROOT
@@ -121,6 +122,32 @@ def test_interrupting_launch_stops_the_whole_process_group(tiny_cfg, tmp_path):
     assert caller.returncode != 0
     time.sleep(2)
     assert processes_mentioning(rank_config) == [], "no rank survives the interrupted cell"
+
+
+def test_compiled_training_follows_the_eager_losses_and_logs_the_compile_time(tiny_cfg, tmp_path, caplog):
+    info = init_distributed()
+    eager = losses_of(Trainer(copy.deepcopy(tiny_cfg), info, tmp_path / "eager"), 2)
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["trainer_cfg"]["compile"] = True
+    with caplog.at_level(logging.INFO, logger="hstl"):
+        compiled = losses_of(Trainer(cfg, info, tmp_path / "compiled"), 2)
+    assert compiled == pytest.approx(eager, rel=1e-4)
+    assert "torch.compile: first training step took" in caplog.text
+
+
+def test_compiled_evaluation_gives_the_eager_embeddings_for_every_length(tiny_cfg, caplog):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["evaluator_cfg"]["sampler"]["batch_size"] = 16
+    torch.manual_seed(0)
+    model = build_model(cfg["model_cfg"])
+    info = init_distributed()
+    eager = extract_embeddings(cfg, model, info)
+    cfg["evaluator_cfg"]["compile"] = True
+    with caplog.at_level(logging.INFO, logger="hstl"):
+        compiled = extract_embeddings(cfg, model, info)
+    assert compiled["labels"] == eager["labels"] and compiled["views"] == eager["views"]
+    assert compiled["embeddings"] == pytest.approx(eager["embeddings"], rel=1e-4, abs=1e-5)
+    assert "torch.compile: first test batch took" in caplog.text
 
 
 def test_cli_test_phase_evaluates_a_checkpoint_and_saves_json_beside_it(tiny_cfg, tmp_path):

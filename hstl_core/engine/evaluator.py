@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +24,7 @@ from hstl_core.evaluation import evaluate, format_casia_b_table
 from hstl_core.paths import resolve_data_path
 
 log = logging.getLogger("hstl")
+T = TypeVar("T")
 
 GAIT3D_SUMMARY = ("Rank-1", "Rank-5", "mAP", "mINP")
 """Headline numbers of a Gait3D-protocol result (Gait3D, SynGait-Wild) kept in ``"summary"``."""
@@ -47,6 +50,21 @@ def autocast_for(device: torch.device, engine_cfg: dict) -> Any:
     return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
+def first_compiled_call(option: str, what: str, call: Callable[[], T]) -> T:
+    """Run the call that compiles a ``torch.compile`` model and return its result.
+
+    A failure to compile becomes one RuntimeError that names the config ``option``
+    (``trainer_cfg.compile``, ``evaluator_cfg.compile``) and how to turn it off.
+    """
+    try:
+        return call()
+    except Exception as error:
+        raise RuntimeError(
+            f"{option}: torch.compile failed on the first {what} ({type(error).__name__}: {error}); "
+            f"set {option}: false to run in eager mode"
+        ) from error
+
+
 @torch.no_grad()
 def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dict[str, Any]:
     """Embed the whole test set; every rank returns all of it, sorted by (id, type, view).
@@ -54,18 +72,32 @@ def extract_embeddings(cfg: dict, model: torch.nn.Module, info: DistInfo) -> dic
     A sequence is identified by its (id, type, view) folder, so the copies that the
     inference sampler adds to even out the ranks' shares are counted once.
 
+    With ``evaluator_cfg.compile`` the model runs through ``torch.compile`` with dynamic
+    shapes (test sequences differ in length, so one compilation serves them all); the
+    first batch's time, compiling included, goes to the log.
+
     Returns ``{"embeddings": float32 [N, parts, c], "labels", "types", "views": N strings}``.
     """
     engine = cfg["evaluator_cfg"]
     loader = build_loader(cfg["data_cfg"], engine, train=False, rank=info.rank, world_size=info.world_size)
     was_training = model.training
     model.eval()
+    compile_pending = engine.get("compile", False)
+    forward = torch.compile(model, dynamic=True) if compile_pending else model
     mine: dict[tuple[str, str, str], np.ndarray] = {}
     for batch in tqdm(loader, desc="embed", disable=None if info.is_main else True, leave=False):
         seq_len = batch["seqL"].to(info.device) if batch["seqL"] is not None else None
+        sils, started = batch["sils"].to(info.device), time.perf_counter()
         with autocast_for(info.device, engine):
-            embeddings = model(batch["sils"].to(info.device), seqL=seq_len)["embeddings"]
-        embeddings = embeddings.float().cpu().numpy()
+            if compile_pending:
+                outputs = first_compiled_call("evaluator_cfg.compile", "test batch", lambda: forward(sils, seqL=seq_len))
+                if info.is_main:
+                    log.info("torch.compile: first test batch took %.1f s (compiling included)",
+                             time.perf_counter() - started)
+                compile_pending = False
+            else:
+                outputs = forward(sils, seqL=seq_len)
+        embeddings = outputs["embeddings"].float().cpu().numpy()
         for row, key in enumerate(zip(batch["ids"], batch["types"], batch["views"])):
             mine[key] = embeddings[row]
     model.train(was_training)

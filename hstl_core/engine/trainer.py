@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from hstl_core.data.sampling import build_loader
 from hstl_core.engine.checkpoints import checkpoint_path, restore, run_dir, save_checkpoint
 from hstl_core.engine.distributed import DistInfo, all_gather_objects, broadcast_buffers
-from hstl_core.engine.evaluator import autocast_dtype, autocast_for, evaluate_model
+from hstl_core.engine.evaluator import autocast_dtype, autocast_for, evaluate_model, first_compiled_call
 from hstl_core.losses import LossAggregator
 from hstl_core.model import build_model
 from hstl_core.seed import seed_everything
@@ -152,13 +152,7 @@ class Trainer:
 
         A failure to compile is raised as one RuntimeError that names the option.
         """
-        try:
-            outputs = self.forward(sils)
-        except Exception as error:
-            raise RuntimeError(
-                f"trainer_cfg.compile: torch.compile failed on the first training step "
-                f"({type(error).__name__}: {error}); set trainer_cfg.compile: false to train in eager mode"
-            ) from error
+        outputs = first_compiled_call("trainer_cfg.compile", "training step", lambda: self.forward(sils))
         self.compile_pending = False
         return outputs
 
