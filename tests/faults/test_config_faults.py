@@ -4,9 +4,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+import torch
+import torch._inductor.config
 
-from hstl_core import config
-from hstl_core.engine import Trainer, run_dir
+from hstl_core import build_model, config
+from hstl_core.engine import Trainer, extract_embeddings, run_dir
 from hstl_core.engine.distributed import init_distributed
 from hstl_core.data.sampling import build_loader
 
@@ -76,3 +78,20 @@ def test_k_far_above_the_sequences_per_id_is_refused(tiny_cfg):
     engine["sampler"]["batch_size"] = [4, 10_000]
     with pytest.raises(ValueError, match=r"K=10000 sequences per id, but no id .* more than \d+"):
         build_loader(tiny_cfg["data_cfg"], engine, train=True)
+
+
+@pytest.mark.parametrize("section", ["trainer_cfg", "evaluator_cfg"])
+def test_a_compile_that_fails_names_the_option_and_the_way_back(tiny_cfg, tmp_path, monkeypatch, section):
+    torch._dynamo.reset()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    no_compiler = torch._inductor.config.patch({"cpp.cxx": (str(tmp_path / "no-such-compiler"),)})
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg[section]["compile"] = True
+    cfg["evaluator_cfg"]["sampler"]["batch_size"] = 16
+    expected = rf"(?s){section}.compile: torch.compile failed on the first .*No working C\+\+ compiler.*set {section}.compile: false"
+    with no_compiler, pytest.raises(RuntimeError, match=expected):
+        if section == "trainer_cfg":
+            trainer = Trainer(cfg, init_distributed(), tmp_path)
+            trainer.step(next(iter(trainer.loader)))
+        else:
+            extract_embeddings(cfg, build_model(cfg["model_cfg"]), init_distributed())
