@@ -5,7 +5,8 @@
 For the small CPU config and the paper's CASIA-B model, with the same weights: a
 training step (forward, triplet + cross-entropy, backward, Adam) on a batch of
 clips, and inference of one 80-frame sequence, in fp32 and (where the CPU has
-native bf16, or on a GPU) under bf16 autocast. Prints seconds (median of
+native bf16, or on a GPU) under bf16 autocast; on a GPU also fp16 (with a grad
+scaler) and TF32 for the fp32 rows. Prints seconds (median of
 ``repeats``), the fast/plain ratio and the achieved GFLOP/s (analytic FLOPs from
 ``hstl_core.model.summary``; a training step counts 3 x the forward) next to the
 measured rate of one 64-channel Conv3d (forward + backward) in both layouts, the
@@ -38,6 +39,8 @@ CONFIGS = {
 }
 LOSSES = [{"type": "TripletLoss", "margin": 0.2}, {"type": "CrossEntropyLoss", "scale": 1, "label_smooth": False}]
 INFERENCE_FRAMES = 80
+PRECISION = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+"""Column label of each autocast dtype (None: no autocast)."""
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -105,7 +108,8 @@ def bench_config(
     many = name == "small"
     rows = []
     for dtype in dtypes:
-        precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
+        precision = PRECISION[dtype]
+        scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
         def train_step(model: torch.nn.Module) -> Callable[[], None]:
             def run() -> None:
@@ -114,8 +118,9 @@ def bench_config(
                     outputs = model(sils)
                 total, _ = losses({k: v.float() for k, v in outputs.items()}, labels)
                 optimizers[id(model)].zero_grad(set_to_none=True)
-                total.backward()
-                optimizers[id(model)].step()
+                scaler.scale(total).backward()
+                scaler.step(optimizers[id(model)])
+                scaler.update()
 
             return run
 
@@ -153,15 +158,20 @@ def main() -> None:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_speed_inductor_")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = native_bf16(device)
-    dtypes: list[torch.dtype | None] = [None] + ([torch.bfloat16] if bf16 or args.bf16 else [])
+    native: list[torch.dtype | None] = [torch.bfloat16] if bf16 else []
+    if device.type == "cuda":
+        native.append(torch.float16)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        print("CUDA: fp32 rows use TF32 (convolutions and matrix products); fp16 rows a grad scaler")
+    dtypes: list[torch.dtype | None] = [None] + (native or ([torch.bfloat16] if args.bf16 else []))
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if bf16 else 'no'}")
-    peaks = {f"{'cl3d' if cl else 'ncdhw'} {'bf16' if dt else 'fp32'}": conv_peak(device, dt, cl)
+    peaks = {f"{'cl3d' if cl else 'ncdhw'} {PRECISION[dt]}": conv_peak(device, dt, cl)
              for dt in dtypes for cl in (False, True)}
     print("Conv3d 64->64 fwd+bwd [2, 64, 30, 32, 22]: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()))
     rows = bench_config("small", args.repeats, device, dtypes, args.compile)
     if not args.no_paper:
-        rows += bench_config("paper", args.repeats, device, [None] + ([torch.bfloat16] if bf16 else []), args.compile)
+        rows += bench_config("paper", args.repeats, device, [None] + native, args.compile)
     width = max(len(r[0]) for r in rows)
     peak = max(peaks.values())
     compiled = f" {'compiled s':>10} {'vs fast':>8} {'1st call s':>10}" if args.compile else ""
