@@ -124,6 +124,7 @@ def test_interrupting_launch_stops_the_whole_process_group(tiny_cfg, tmp_path):
     assert processes_mentioning(rank_config) == [], "no rank survives the interrupted cell"
 
 
+@pytest.mark.slow
 def test_compiled_training_follows_the_eager_losses_and_logs_the_compile_time(tiny_cfg, tmp_path, caplog):
     info = init_distributed()
     eager = losses_of(Trainer(copy.deepcopy(tiny_cfg), info, tmp_path / "eager"), 2)
@@ -135,6 +136,7 @@ def test_compiled_training_follows_the_eager_losses_and_logs_the_compile_time(ti
     assert "torch.compile: first training step took" in caplog.text
 
 
+@pytest.mark.slow
 def test_compiled_evaluation_gives_the_eager_embeddings_for_every_length(tiny_cfg, caplog):
     cfg = copy.deepcopy(tiny_cfg)
     cfg["evaluator_cfg"]["sampler"]["batch_size"] = 16

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from hstl_core.model import CheckpointError, build_model, load_checkpoint, save_checkpoint
-
-SMALL_CB = {"model": "HSTL", "channels": [8, 16, 32], "class_num": 16, "input_height": 32}
+from small_models import SMALL_CB
 
 
 def opengait_dict(model: torch.nn.Module, prefix: str = "") -> dict:

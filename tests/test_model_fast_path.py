@@ -6,23 +6,14 @@ import copy
 import pytest
 import torch
 
-from hstl_core.model import GeMHPP, build_model
+from hstl_core.model import GeMHPP
 from hstl_core.model.hstl import set_fast_path
-
-SMALL_CB = {"model": "HSTL", "channels": [8, 16, 32], "class_num": 16, "input_height": 32}
-SMALL_OU = {"model": "HSTL_OU", "channels": [8, 8, 16, 16], "class_num": 16, "input_height": 32}
+from small_models import SMALL_CB, SMALL_OU, randomised
 
 
 def fast_and_plain(cfg: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The model build_model returns (GeM p and FTA biases randomised) and a plain copy with the same weights."""
-    torch.manual_seed(0)
-    fast = build_model(cfg)
-    with torch.no_grad():
-        for name, param in fast.named_parameters():
-            if name.endswith(".p"):
-                param.uniform_(2.0, 8.0)
-            elif name.startswith("fta.") and name.endswith(".bias"):
-                param.normal_(0.0, 0.5)
+    """The model build_model returns (randomised, in training mode) and a plain copy with the same weights."""
+    fast = randomised(cfg).train()
     return fast, set_fast_path(copy.deepcopy(fast), False)
 
 

@@ -133,9 +133,15 @@ def parse_type_seq(type_seq: str) -> tuple[str, int]:
 def make_subject(subject: int, preset: str | Preset = "default", seed: int = 0) -> Subject:
     """The body, style and outfit of ``subject`` (1-based), each from its own stream."""
     knobs = get_preset(preset)
+    return subject_with_spreads(subject, knobs.body_spread, knobs.style_spread, seed)
+
+
+def subject_with_spreads(subject: int, body_spread: float, style_spread: float, seed: int = 0) -> Subject:
+    """``make_subject`` for given spreads (SynGait-Wild's presets use it too): body,
+    style and outfit of ``subject`` each from its own random stream of ``(seed, subject)``."""
     return Subject(
-        body=sample_body(_rng(seed, subject, _BODY), knobs.body_spread),
-        style=sample_style(_rng(seed, subject, _STYLE), knobs.style_spread),
+        body=sample_body(_rng(seed, subject, _BODY), body_spread),
+        style=sample_style(_rng(seed, subject, _STYLE), style_spread),
         outfit=sample_outfit(_rng(seed, subject, _OUTFIT)),
     )
 

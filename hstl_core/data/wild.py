@@ -44,11 +44,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hstl_core.data.render import RAW_HEIGHT, RAW_WIDTH, SPHERE, fill_solids, punch_holes, ragged_edges, solid_points, to_raw_size
-from hstl_core.data.synthetic import Subject, _rng, lookup_preset
+from hstl_core.data.synthetic import Subject, _rng, lookup_preset, subject_with_spreads
 from hstl_core.data.walker import pose_solids, sample_body, sample_outfit, sample_style, stride_length
 from hstl_core.data.wild_scene import FOCAL, SITES, TiltedCamera, Walk, Wear, add_wear, sample_walk, sample_wear
 
-_BODY, _STYLE, _OUTFIT = 1, 2, 3  # the streams of hstl_core.data.synthetic.make_subject
 _WILD, _SITE, _PROBE = 11, 12, 13
 _TIMING, _PATH, _WEAR, _CAMERA, _OTHER, _FRAMES = 1, 2, 3, 4, 5, 6
 
@@ -175,11 +174,7 @@ def partition(preset: str | WildPreset = "wild") -> dict[str, list[str]]:
 def wild_subject(subject: int, preset: str | WildPreset = "wild", seed: int = 0) -> Subject:
     """Body, style and usual outfit of ``subject``: the same streams as ``synthetic.make_subject``."""
     knobs = get_wild_preset(preset)
-    return Subject(
-        body=sample_body(_rng(seed, subject, _BODY), knobs.body_spread),
-        style=sample_style(_rng(seed, subject, _STYLE), knobs.style_spread),
-        outfit=sample_outfit(_rng(seed, subject, _OUTFIT)),
-    )
+    return subject_with_spreads(subject, knobs.body_spread, knobs.style_spread, seed)
 
 
 def _frame_times(rng: np.random.Generator, knobs: WildPreset) -> tuple[np.ndarray, int, float]:

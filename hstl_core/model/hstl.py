@@ -49,7 +49,7 @@ from hstl_core.model.layers import (
     frame_mask,
     leaky_relu,
 )
-from hstl_core.model.sequences import fta_mask, prepare_sequences
+from hstl_core.model.sequences import check_silhouettes, fta_mask, prepare_sequences
 
 PAPER_HEIGHT = 64
 """The silhouette height the paper's region splits are written for."""
@@ -331,11 +331,7 @@ class HSTL(nn.Module):
                 outputs = self.forward(sils, seqL)
             outputs["intermediates"] = recorded
             return outputs
-        if sils.dim() != 4 or sils.shape[2] != self.input_height:
-            raise ValueError(
-                f"expected silhouettes [n, s, {self.input_height}, w], got {list(sils.shape)} "
-                f"(model built for input_height={self.input_height})"
-            )
+        check_silhouettes(sils, self.input_height)
         x, mask = prepare_sequences(sils, seqL)
         x = self.arme1(x, mask)
         parts = [self.astp1(x, mask)]

@@ -48,7 +48,7 @@ from hstl_core.model.layers import (
     SeparateFCs,
     TemporalMax,
 )
-from hstl_core.model.sequences import fta_mask, prepare_sequences
+from hstl_core.model.sequences import check_silhouettes, fta_mask, prepare_sequences
 
 SWITCHES = ("p3d_arme", "downsample", "bnneck_head", "part_confidence")
 """The model switches of HSTL++, each a ``model_cfg`` bool (default false)."""
@@ -194,11 +194,7 @@ class HSTLPP(nn.Module):
         return MaskedSequential(ARMEConv(c_in, c_mid, splits), ARMEConv(c_mid, c_out, splits))
 
     def forward(self, sils: torch.Tensor, seqL: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        if sils.dim() != 4 or sils.shape[2] != self.input_height:
-            raise ValueError(
-                f"expected silhouettes [n, s, {self.input_height}, w], got {list(sils.shape)} "
-                f"(model built for input_height={self.input_height})"
-            )
+        check_silhouettes(sils, self.input_height)
         clips, mask = prepare_sequences(sils, seqL)
         x = self.arme1(clips, mask)
         parts = [self.astp1(x, mask)]

@@ -19,6 +19,15 @@ from __future__ import annotations
 import torch
 
 
+def check_silhouettes(sils: torch.Tensor, input_height: int) -> None:
+    """Raise ValueError unless ``sils`` is ``[n, s, input_height, w]``."""
+    if sils.dim() != 4 or sils.shape[2] != input_height:
+        raise ValueError(
+            f"expected silhouettes [n, s, {input_height}, w], got {list(sils.shape)} "
+            f"(model built for input_height={input_height})"
+        )
+
+
 def short_sequence_repeats(lengths: torch.Tensor) -> torch.Tensor:
     """How often each length is tiled: 3 for 1 frame, 2 for 2 frames, else 1."""
     return torch.where(lengths == 1, 3, torch.where(lengths == 2, 2, 1))

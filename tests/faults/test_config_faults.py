@@ -80,6 +80,7 @@ def test_k_far_above_the_sequences_per_id_is_refused(tiny_cfg):
         build_loader(tiny_cfg["data_cfg"], engine, train=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section", ["trainer_cfg", "evaluator_cfg"])
 def test_a_compile_that_fails_names_the_option_and_the_way_back(tiny_cfg, tmp_path, monkeypatch, section):
     torch._dynamo.reset()
