@@ -15,23 +15,14 @@ import argparse
 import copy
 import os
 import tempfile
-import time
-from collections.abc import Callable
 
 import torch
 
-from bench_speed import CONFIGS
+from bench_speed import CONFIGS, timed
 from hstl_core import build_model
 from hstl_core.model.hstl import set_fast_path
 
 LENGTHS = (80, 72, 95, 80, 88)
-
-
-def seconds(call: Callable[[], object]) -> float:
-    """Wall-clock seconds of one call."""
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
 
 
 @torch.no_grad()
@@ -45,7 +36,8 @@ def bench_config(name: str) -> None:
     for length in LENGTHS:
         sils = (torch.rand(1, length, *shape[2:]) > 0.5).float()
         seq_len = torch.tensor([length])
-        times = {label: seconds(lambda: model(sils, seqL=seq_len)) for label, model in paths.items()}
+        times = {label: timed(lambda: model(sils, seqL=seq_len), 1, sils.device, warmup=False)
+                 for label, model in paths.items()}
         print(f"{name:5} {length:6} {times['plain']:8.3f} {times['fast']:8.3f} {times['compiled']:10.3f} "
               f"{times['plain'] / times['compiled']:15.2f}x {times['fast'] / times['compiled']:14.2f}x", flush=True)
 

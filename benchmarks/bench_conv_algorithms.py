@@ -24,12 +24,12 @@ under ``torch.profiler``, by operator. The README's speed section quotes this ta
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from bench_speed import timed
 
 LAYERS = {
     "paper": {"batch": 8, "channels": 128, "frames": 10, "splits": [8, 32, 16, 8], "width": 44},
@@ -101,17 +101,6 @@ def winograd(x: torch.Tensor, weights: list[torch.Tensor], splits: list[int]) ->
     return torch.cat([winograd_conv3d(r, wt) for r, wt in zip(x.split(splits, dim=3), weights)], dim=3)
 
 
-def timed(fn: Callable[[], None], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one untimed call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def profile_forward(algorithm: Callable, x: torch.Tensor, weights: list[torch.Tensor], splits: list[int]) -> None:
     """Print the five operators with the most own time in one forward of ``algorithm``."""
     with torch.no_grad():
@@ -138,7 +127,7 @@ def bench_layer(name: str, repeats: int, profiled: bool) -> None:
         def step(algorithm: Callable = algorithm) -> None:
             algorithm(x, weights, splits).sum().backward()
 
-        seconds = timed(step, repeats)
+        seconds = timed(step, repeats, x.device)
         base = base or seconds
         with torch.no_grad():
             error = ((algorithm(x, weights, splits) - reference).abs().max() / reference.abs().max()).item()
