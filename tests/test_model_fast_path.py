@@ -6,8 +6,8 @@ import copy
 import pytest
 import torch
 
-from hstl_core.model import GeMHPP
-from hstl_core.model.hstl import set_fast_path
+from hstl_core.model import GeMHPP, build_model
+from hstl_core.model.hstl import FTA, set_fast_path, temporal_pools_by_slices
 from small_models import SMALL_CB, SMALL_OU, randomised
 
 
@@ -30,6 +30,31 @@ def test_fast_eval_outputs_equal_the_plain_path(frames):
         got, expected = fast.eval()(sils), plain.eval()(sils)
     for key in ("embeddings", "features", "logits"):
         assert_relative_close(got[key], expected[key], what=key)
+
+
+@pytest.mark.parametrize("frames", [1, 30, 47])
+def test_fast_eval_of_one_sequence_equals_the_plain_path_and_never_uses_the_im2col_conv(frames):
+    fast, plain = fast_and_plain(SMALL_CB)
+    sils = torch.rand(1, frames, 32, 22)
+    kernels, outputs = {}, {}
+    for name, model in (("fast", fast.eval()), ("plain", plain.eval())):
+        with torch.no_grad(), torch.profiler.profile() as profile:
+            outputs[name] = model(sils)
+        kernels[name] = {event.key for event in profile.key_averages()}
+    assert "aten::slow_conv3d_forward" in kernels["plain"], "a batch of one thin input takes the im2col kernel"
+    assert "aten::slow_conv3d_forward" not in kernels["fast"]
+    for key in ("embeddings", "features", "logits"):
+        assert_relative_close(outputs["fast"][key], outputs["plain"][key], what=key)
+
+
+@pytest.mark.parametrize("frames", range(3, 24))
+def test_temporal_pools_by_slices_equal_ftas_max_pools(frames):
+    fta = FTA(channels=2)
+    x = torch.randn(2, 2, frames, 3, 4)
+    x[1, :, frames // 2 :] = float("-inf")
+    x[0, 0, 0] = 0.0
+    pools = temporal_pools_by_slices(x)
+    assert torch.equal(pools[0], fta.FP_3(x)) and torch.equal(pools[1], fta.FP_5(x))
 
 
 def test_fast_four_level_variant_and_packed_input_equal_the_plain_path():
@@ -76,6 +101,24 @@ def test_fast_path_weight_layout_follows_the_mode_on_a_cpu():
     sils = torch.rand(2, 9, 32, 22)
     with torch.no_grad():
         assert_relative_close(fast.eval()(sils)["embeddings"], plain.eval()(sils)["embeddings"])
+
+
+@pytest.mark.parametrize("switches", [{}, {"p3d_arme": True, "downsample": True, "part_confidence": True}])
+def test_hstlpp_is_built_on_the_fast_path_and_equals_its_plain_path(switches):
+    torch.manual_seed(0)
+    fast = build_model({**SMALL_CB, "model": "HSTLPP", **switches})
+    plain = set_fast_path(copy.deepcopy(fast), False)
+    assert fast.arme1[0].conv3d.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert fast.fta.fast and not plain.fta.fast
+    sils = torch.rand(1, 31, 32, 22)
+    with torch.no_grad():
+        got, expected = fast.eval()(sils), plain.eval()(sils)
+    assert_relative_close(got["embeddings"], expected["embeddings"], what="embeddings")
+    for model in (fast, plain):
+        out = model.train()(torch.rand(4, 9, 32, 22, generator=torch.Generator().manual_seed(1)))
+        (out["embeddings"].pow(2).mean() + out["logits"].logsumexp(-1).mean()).backward()
+    for (name, got_param), (_, expected_param) in zip(fast.named_parameters(), plain.named_parameters()):
+        assert_relative_close(got_param.grad, expected_param.grad, 1e-3, name)
 
 
 @pytest.mark.parametrize("flush_subnormals", [False, True])

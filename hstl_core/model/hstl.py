@@ -21,10 +21,13 @@ Two implementations of the same function, switched by ``set_fast_path``:
   memory layout that pays for the mode (``fast_layout``: ``channels_last_3d``,
   oneDNN's native layout on CPUs and cuDNN's NDHWC on GPUs, except for inference
   on a CPU; a convolution whose weight is channels-last gives a channels-last
-  feature map, so the features follow), leaky ReLU in place, and FTA's two
-  temporal max pools run once on the whole map instead of once per region (a
-  (k, 1, 1) pool never mixes rows, so this is exact); only the per-region branch
-  weights are computed per region;
+  feature map, so the features follow), every float32 CPU convolution on oneDNN
+  (``OneDNNConv3d``), leaky ReLU in place, and FTA's two temporal max pools run
+  once on the whole map instead of once per region (a (k, 1, 1) pool never mixes
+  rows, so this is exact); only the per-region branch weights are computed per
+  region. Where no gradient is wanted (inference) the temporal maxima keep no
+  argmax indices: FTA's pools by strided slices (``temporal_pools_by_slices``),
+  ``TemporalMax`` by ``amax``;
 * the plain path: the original code's layout and per-region split/cat, kept as the
   reference that ``record_intermediates`` (per-region hooks), the equivalence
   tests and ``benchmarks/bench_speed.py`` run against.
@@ -37,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hstl_core.model.layers import (
@@ -44,12 +48,13 @@ from hstl_core.model.layers import (
     BasicConv3d,
     GeMHPP,
     MaskedSequential,
+    OneDNNConv3d,
     SeparateFCs,
     TemporalMax,
     frame_mask,
     leaky_relu,
 )
-from hstl_core.model.sequences import check_silhouettes, fta_mask, prepare_sequences
+from hstl_core.model.sequences import check_silhouettes, fta_frame_count, fta_mask, prepare_sequences
 
 PAPER_HEIGHT = 64
 """The silhouette height the paper's region splits are written for."""
@@ -61,17 +66,20 @@ def fast_layout(weight: torch.Tensor, training: bool) -> torch.memory_format:
     ``channels_last_3d`` for training and on GPUs; contiguous for inference on a
     CPU, where it does not pay: on a 2-core AVX2 CPU (``benchmarks/bench_speed.py``)
     channels-last made a training step of the small config 1.3x faster but one
-    80-frame sequence through the paper's model 10 % slower.
+    80-frame sequence through the paper's model slower (2.49 s against 2.01 s):
+    its convolutions took the same time, but the no-index temporal maxima
+    (``temporal_pools_by_slices``, ``TemporalMax``) reduce over a strided axis.
     """
     return torch.channels_last_3d if training or weight.is_cuda else torch.contiguous_format
 
 
 def place_conv_weights(model: nn.Module, fast: bool) -> None:
-    """Give every ``nn.Conv3d`` weight in ``model`` its layout: ``fast_layout`` of its
-    module's mode when ``fast``, else contiguous (the original code's). The
-    parameters keep their identity, so an optimizer built before still holds them."""
+    """Give the weight of every ``OneDNNConv3d`` (ARME's and the stem's 3D
+    convolutions) in ``model`` its layout: ``fast_layout`` of its module's mode when
+    ``fast``, else contiguous (the original code's). The parameters keep their
+    identity, so an optimizer built before still holds them."""
     for module in model.modules():
-        if isinstance(module, nn.Conv3d):
+        if isinstance(module, OneDNNConv3d):
             weight = module.weight.data
             layout = fast_layout(weight, module.training) if fast else torch.contiguous_format
             module.weight.data = weight.contiguous(memory_format=layout)
@@ -81,15 +89,30 @@ def set_fast_path(model: nn.Module, enabled: bool) -> nn.Module:
     """Switch every HSTL module inside ``model`` to the fast (or the plain) path.
 
     Sets ``fast`` on HSTL's own modules, ``inplace`` on its ``nn.LeakyReLU`` and the
-    memory format of every ``nn.Conv3d`` weight (``place_conv_weights``). Returns ``model``.
+    memory format of every ``OneDNNConv3d`` weight (``place_conv_weights``). Returns ``model``.
     """
     for module in model.modules():
-        if isinstance(module, (ARMEConv, FTABlock, HSTL)):
+        if isinstance(module, (ARMEConv, FastPathModel, FTABlock, OneDNNConv3d, TemporalMax)):
             module.fast = enabled
         elif isinstance(module, nn.LeakyReLU):
             module.inplace = enabled
     place_conv_weights(model, enabled)
     return model
+
+
+class FastPathModel(nn.Module):
+    """Base of the models built from HSTL's modules (``HSTL``, ``HSTLPP``): each ends
+    its ``__init__`` with ``set_fast_path(self, True)``, and ``train()`` / ``eval()``
+    move the ``OneDNNConv3d`` weights to the layout of the new mode (``fast_layout``)
+    while the fast path is on."""
+
+    fast = False
+
+    def train(self, mode: bool = True) -> FastPathModel:
+        super().train(mode)
+        if self.fast:
+            place_conv_weights(self, True)
+        return self
 
 
 class ARMEConv(nn.Module):
@@ -147,6 +170,25 @@ class FTA(nn.Module):
         return (weights * torch.stack(branches, dim=0)).sum(dim=0)
 
 
+def temporal_pools_by_slices(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """FTA's ``FP_3`` and ``FP_5`` of ``[n, c, T, h, w]`` by strided slices, for inference.
+
+    ``FP_3``'s window t holds frames 3t .. 3t+2; ``FP_5``'s (padding 1) holds one frame
+    more on each side, 3t-1 .. 3t+3, and the padding frames are minus infinity. So
+    ``FP_5`` is the element-wise maximum of ``FP_3`` and the frames 3t-1 and 3t+3.
+    Returns both ``[n, c, T', h, w]``, equal to the ``MaxPool3d`` modules' outputs.
+    They keep no argmax indices, so autograd would split a tie's gradient where the
+    pools give it to one frame: the fast path uses this only when ``x`` needs no
+    gradient. On the 2-core CPU it took 20 ms against the pools' 223 ms for the
+    paper model's map of one 80-frame sequence (``[1, 64, 80, 64, 44]``).
+    """
+    frames = fta_frame_count(x.shape[2])
+    branch3 = x[:, :, : 3 * frames].unflatten(2, (frames, 3)).amax(dim=3)
+    padded = F.pad(x, (0, 0, 0, 0, 1, 1), value=float("-inf"))
+    neighbours = torch.maximum(padded[:, :, 0 : 3 * frames : 3], padded[:, :, 4 : 3 * frames + 2 : 3])
+    return branch3, torch.maximum(branch3, neighbours)
+
+
 class FTABlock(nn.Module):
     """An independent ``FTA`` per horizontal region (``mma.{i}``), stacked back along height.
 
@@ -174,7 +216,7 @@ class FTABlock(nn.Module):
         first = self.mma[0]
         if mask is not None:
             x = x.masked_fill(~frame_mask(mask), float("-inf"))
-        branch3, branch5 = first.FP_3(x), first.FP_5(x)
+        branch3, branch5 = (first.FP_3(x), first.FP_5(x)) if x.requires_grad else temporal_pools_by_slices(x)
         if mask is not None:
             kept = ~frame_mask(fta_mask(mask))
             branch3, branch5 = branch3.masked_fill(kept, 0.0), branch5.masked_fill(kept, 0.0)
@@ -242,7 +284,7 @@ def init_parameters(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-class HSTL(nn.Module):
+class HSTL(FastPathModel):
     """HSTL for CASIA-B (``HSTL-CB.py``): channels ``[c0, c1, c2]``, the paper's framework figure.
 
     Levels: ``arme1`` (1 -> c0) | ``arme2`` on 2 regions [40, 24] (c0 -> c0 -> c1) |
@@ -275,7 +317,6 @@ class HSTL(nn.Module):
         stem: list[nn.Module] = []
         for index in range(self.STEM_CONVS):
             stem += [BasicConv3d(1 if index == 0 else channels[0], channels[0]), nn.LeakyReLU(0.01)]
-        self.fast = False
         self.arme1 = MaskedSequential(*stem)
         self.astp1 = ASTP([input_height], channels[0], width, project=True)
         if self.STEM_POOL:
@@ -295,14 +336,6 @@ class HSTL(nn.Module):
         self.Head1 = SeparateFCs(self.parts, width, class_num)
         init_parameters(self)
         set_fast_path(self, True)
-
-    def train(self, mode: bool = True) -> HSTL:
-        """``nn.Module.train`` (``eval()`` calls it too); on the fast path it also moves
-        the ``Conv3d`` weights to the layout of the new mode (``fast_layout``)."""
-        super().train(mode)
-        if self.fast:
-            place_conv_weights(self, True)
-        return self
 
     def stage_widths(self, channels: list[int]) -> list[tuple[int, int, int]]:
         """(in, middle, out) channels of ``arme2``, ``arme3``, ...: CASIA-B's ``arme2``

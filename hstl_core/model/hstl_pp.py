@@ -38,7 +38,16 @@ import torch
 from torch import nn
 
 from hstl_core.config import reject_unknown_keys
-from hstl_core.model.hstl import ASTP, PAPER_HEIGHT, ARMEConv, FTABlock, init_parameters, scale_splits
+from hstl_core.model.hstl import (
+    ASTP,
+    PAPER_HEIGHT,
+    ARMEConv,
+    FastPathModel,
+    FTABlock,
+    init_parameters,
+    scale_splits,
+    set_fast_path,
+)
 from hstl_core.model.layers import (
     BasicBlockP3D,
     BasicConv3d,
@@ -124,7 +133,7 @@ def region_spans(splits: Sequence[int], scale: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-class HSTLPP(nn.Module):
+class HSTLPP(FastPathModel):
     """HSTL++ (see the module docstring); ``model_cfg`` keys ``channels`` ``[c0, c1, c2]``,
     ``class_num``, ``input_height`` and the bools of :data:`SWITCHES`.
 
@@ -185,6 +194,7 @@ class HSTLPP(nn.Module):
             spans += region_spans([1] * last_rows, pool**2)
             self.part_gate = PartConfidence(part_rows(spans, input_height))
         init_parameters(self)
+        set_fast_path(self, True)
 
     @staticmethod
     def _level(c_in: int, c_mid: int, c_out: int, splits: list[int], p3d: bool) -> nn.Module:

@@ -24,16 +24,53 @@ def frame_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask[:, None, :, None, None]
 
 
+def onednn_applies(x: torch.Tensor) -> bool:
+    """True where PyTorch has oneDNN (MKL-DNN) convolutions for ``x``: a float32
+    tensor on a CPU, outside autocast, with oneDNN built in and enabled, in eager
+    mode (``torch.compile`` cannot trace ``torch.mkldnn_convolution``: it has no
+    shape-only implementation; inductor picks its own convolution kernels)."""
+    return (
+        not torch.compiler.is_compiling()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.enabled
+    )
+
+
+class OneDNNConv3d(nn.Conv3d):
+    """``nn.Conv3d`` that, with ``fast`` (HSTL's fast path sets it), runs every float32
+    CPU convolution on oneDNN. Same parameters, state-dict keys and hooks as ``nn.Conv3d``.
+
+    ``nn.Conv3d`` picks a backend by size: for batch 1 with at most 20,480 values in
+    ``n * c_in * s * h`` (measured on PyTorch 2.14: a thin ARME region of one test
+    sequence, or the one-channel stem) it falls back to an im2col kernel
+    (``slow_conv3d_forward`` in a profile). On the 2-core CPU that kernel took
+    110 ms for an 8-row region of the paper model's ``arme3`` (``[1, 64, 26, 8, 44]``),
+    oneDNN 52 ms. Both compute the same convolution (float rounding apart);
+    autograd works through either.
+    """
+
+    fast = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast and self.padding_mode == "zeros" and onednn_applies(x):
+            return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups)
+        return super().forward(x)
+
+
 class BasicConv3d(nn.Module):
     """3D convolution without bias (the building block of ARME, paper Sec. 3).
 
     Input ``[n, c_in, s, h, w]``, output ``[n, c_out, s, h, w]`` with the default
-    3 x 3 x 3 kernel, stride 1, padding 1. The weight is ``conv3d.weight``.
+    3 x 3 x 3 kernel, stride 1, padding 1. The weight is ``conv3d.weight``; the
+    convolution is a :class:`OneDNNConv3d`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 1) -> None:
         super().__init__()
-        self.conv3d = nn.Conv3d(in_channels, out_channels, kernel_size, stride=1, padding=padding, bias=False)
+        self.conv3d = OneDNNConv3d(in_channels, out_channels, kernel_size, stride=1, padding=padding, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv3d(x)
@@ -58,11 +95,20 @@ class TemporalMax(nn.Module):
 
     Input ``[n, c, s, h, w]`` and an optional frame mask ``[n, s]``; output
     ``[n, c, h, w]``. Padded frames are set to minus infinity first, so they never win.
+    With ``fast`` (HSTL's fast path) and no gradient wanted it takes ``amax``, the
+    same values without the argmax indices that only a backward needs (on the
+    2-core CPU 3.7 ms against 16 ms for the paper model's last map, ``[1, 128, 26, 64, 44]``).
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fast = False
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is not None:
             x = x.masked_fill(~frame_mask(mask), float("-inf"))
+        if self.fast and not x.requires_grad:
+            return x.amax(dim=2)
         return x.max(dim=2).values
 
 
