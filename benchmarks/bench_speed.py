@@ -9,12 +9,13 @@ native bf16, or on a GPU) under bf16 autocast; on a GPU also fp16 (with a grad
 scaler) and TF32 for the fp32 rows. Prints seconds (median of
 ``repeats``), the fast/plain ratio and the achieved GFLOP/s (analytic FLOPs from
 ``hstl_core.model.summary``; a training step counts 3 x the forward) next to the
-measured rate of one 64-channel Conv3d (forward + backward) in both layouts, the
-machine's practical conv peak. With ``--compile`` it also times the fast path
-through ``torch.compile`` (the first call, compiling included, and then the same
-median; inductor's cache starts empty, so the first call compiles from scratch).
-Timings are disturbed by whatever else runs: the ratios, measured in turn
-on the same machine, are the figures to read.
+measured rate of one 64-channel Conv3d in both layouts, the machine's practical
+conv peak: forward + backward for the training rows, the forward alone for
+inference. With ``--compile`` it also times the fast path through
+``torch.compile`` (the first call, compiling included, and then the same median;
+inductor's cache starts empty, so the first call compiles from scratch). Timings
+are disturbed by whatever else runs: the ratios, measured in turn on the same
+machine, are the figures to read.
 """
 from __future__ import annotations
 
@@ -66,21 +67,27 @@ def timed(fn: Callable[[], None], repeats: int, device: torch.device, warmup: bo
     return statistics.median(times)
 
 
-def conv_peak(device: torch.device, dtype: torch.dtype | None, channels_last: bool, batch: int = 2) -> float:
-    """GFLOP/s of one 64-channel 3 x 3 x 3 Conv3d, forward + backward, on [batch, 64, 30, 32, 22]."""
+def conv_peak(
+    device: torch.device, dtype: torch.dtype | None, channels_last: bool, backward: bool = True, batch: int = 2
+) -> float:
+    """GFLOP/s of one 64-channel 3 x 3 x 3 Conv3d on [batch, 64, 30, 32, 22]: forward +
+    backward (the reference for a training step), or the forward alone (for inference)."""
     conv = torch.nn.Conv3d(64, 64, 3, padding=1, bias=False).to(device)
     x = torch.randn(batch, 64, 30, 32, 22, device=device)
     if channels_last:
         conv = conv.to(memory_format=torch.channels_last_3d)
         x = x.contiguous(memory_format=torch.channels_last_3d)
-    x.requires_grad_(True)
+    x.requires_grad_(backward)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with torch.set_grad_enabled(backward), torch.autocast(
+            device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+        ):
             y = conv(x)
-        y.float().sum().backward()
+        if backward:
+            y.float().sum().backward()
 
-    flops = 3 * 2 * x.numel() * 64 * 27
+    flops = (3 if backward else 1) * 2 * x.numel() * 64 * 27
     return flops / timed(step, 2, device) / 1e9
 
 
@@ -166,19 +173,23 @@ def main() -> None:
     dtypes: list[torch.dtype | None] = [None] + (native or ([torch.bfloat16] if args.bf16 else []))
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if bf16 else 'no'}")
-    peaks = {f"{'cl3d' if cl else 'ncdhw'} {PRECISION[dt]}": conv_peak(device, dt, cl)
-             for dt in dtypes for cl in (False, True)}
-    print("Conv3d 64->64 fwd+bwd [2, 64, 30, 32, 22]: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()))
+    peaks = {}
+    for backward in (True, False):
+        rates = {f"{'cl3d' if cl else 'ncdhw'} {PRECISION[dt]}": conv_peak(device, dt, cl, backward)
+                 for dt in dtypes for cl in (False, True)}
+        print(f"Conv3d 64->64 {'fwd+bwd' if backward else 'fwd    '} [2, 64, 30, 32, 22]: "
+              + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items()))
+        peaks["train" if backward else "inference"] = max(rates.values())
     rows = bench_config("small", args.repeats, device, dtypes, args.compile)
     if not args.no_paper:
         rows += bench_config("paper", args.repeats, device, [None] + native, args.compile)
     width = max(len(r[0]) for r in rows)
-    peak = max(peaks.values())
     compiled = f" {'compiled s':>10} {'vs fast':>8} {'1st call s':>10}" if args.compile else ""
     print(f"{'what':{width}}  {'prec':5} {'plain s':>8} {'fast s':>8} {'speed-up':>8} {'fast GFLOP/s':>12} "
           f"{'% conv peak':>11}{compiled}")
     for what, precision, seconds, rate in rows:
         plain_s, fast_s = seconds["plain"], seconds["fast"]
+        peak = peaks["inference" if " inference " in what else "train"]
         compiled = (f" {seconds['compiled']:10.3f} {fast_s / seconds['compiled']:7.2f}x {seconds['compiling']:10.1f}"
                     if args.compile else "")
         print(f"{what:{width}}  {precision:5} {plain_s:8.3f} {fast_s:8.3f} {plain_s / fast_s:7.2f}x {rate:12.1f} "
