@@ -144,7 +144,8 @@ class HSTLPP(FastPathModel):
     ``forward(sils [n, s, h, w], seqL=None)`` returns ``embeddings`` and ``features``
     ``[n, p, c2]`` and ``logits`` ``[n, p, class_num]``: with HSTL's head,
     ``embeddings`` are after its BN; with ``bnneck_head`` they are the FCs' output
-    before the BNNeck (``bn_features`` after it), as GaitBase's.
+    before the BNNeck (``bn_features`` after it), as GaitBase's. Built on HSTL's fast
+    path (``hstl_core.model.hstl.set_fast_path``), as ``HSTL`` is.
     """
 
     def __init__(
