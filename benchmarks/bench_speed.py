@@ -71,7 +71,10 @@ def conv_peak(
     device: torch.device, dtype: torch.dtype | None, channels_last: bool, backward: bool = True, batch: int = 2
 ) -> float:
     """GFLOP/s of one 64-channel 3 x 3 x 3 Conv3d on [batch, 64, 30, 32, 22]: forward +
-    backward (the reference for a training step), or the forward alone (for inference)."""
+    backward (the reference for a training step), or the forward alone (for inference).
+
+    A peak, so the fastest of 5 calls (after one warm-up) counts: a call slowed by
+    other work on the machine does not lower it."""
     conv = torch.nn.Conv3d(64, 64, 3, padding=1, bias=False).to(device)
     x = torch.randn(batch, 64, 30, 32, 22, device=device)
     if channels_last:
@@ -88,7 +91,8 @@ def conv_peak(
             y.float().sum().backward()
 
     flops = (3 if backward else 1) * 2 * x.numel() * 64 * 27
-    return flops / timed(step, 2, device) / 1e9
+    fastest = min(timed(step, 1, device, warmup=call == 0) for call in range(5))
+    return flops / fastest / 1e9
 
 
 def bench_config(
