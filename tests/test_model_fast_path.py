@@ -32,6 +32,7 @@ def test_fast_eval_outputs_equal_the_plain_path(frames):
         assert_relative_close(got[key], expected[key], what=key)
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this PyTorch has no oneDNN")
 @pytest.mark.parametrize("frames", [1, 30, 47])
 def test_fast_eval_of_one_sequence_equals_the_plain_path_and_never_uses_the_im2col_conv(frames):
     fast, plain = fast_and_plain(SMALL_CB)
