@@ -13,7 +13,13 @@ measured rate of one 64-channel Conv3d in both layouts, the machine's practical
 conv peak: forward + backward for the training rows, the forward alone for
 inference. With ``--compile`` it also times the fast path through
 ``torch.compile`` (the first call, compiling included, and then the same median;
-inductor's cache starts empty, so the first call compiles from scratch). Timings
+inductor's cache starts empty, so the first call compiles from scratch). On a CPU
+it also measures the fp32 arithmetic ceiling, the fused multiply-add rate of
+``fma_peak.c`` (compiled with ``cc`` where one exists), and says what rate 1.5x
+the plain path would need in each fp32 row: above the ceiling, no change of
+software on this CPU can reach it. FLOPs are nominal (a convolution's taps on its
+zero padding count too), so a convolution can show slightly more than 100 % of the
+FMA peak. Timings
 are disturbed by whatever else runs: the ratios, measured in turn on the same
 machine, are the figures to read.
 """
@@ -23,9 +29,11 @@ import argparse
 import copy
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -40,6 +48,8 @@ CONFIGS = {
 }
 LOSSES = [{"type": "TripletLoss", "margin": 0.2}, {"type": "CrossEntropyLoss", "scale": 1, "label_smooth": False}]
 INFERENCE_FRAMES = 80
+GOAL = 1.5
+"""The fp32 speed-up over the plain path that issue 9 asks for."""
 PRECISION = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 """Column label of each autocast dtype (None: no autocast)."""
 
@@ -93,6 +103,28 @@ def conv_peak(
     flops = (3 if backward else 1) * 2 * x.numel() * 64 * 27
     fastest = min(timed(step, 1, device, warmup=call == 0) for call in range(5))
     return flops / fastest / 1e9
+
+
+def fma_peak(threads: int) -> float | None:
+    """GFLOP/s of fp32 fused multiply-adds on ``threads`` threads (``fma_peak.c``).
+
+    None, with the reason printed, where the program cannot be built or run (no C
+    compiler with OpenMP, or a CPU that is not x86-64 with AVX2 + FMA)."""
+    source = Path(__file__).with_name("fma_peak.c")
+    with tempfile.TemporaryDirectory(prefix="fma_peak_") as folder:
+        binary = Path(folder) / "fma_peak"
+        try:
+            subprocess.run(["cc", "-O2", "-fopenmp", str(source), "-o", str(binary)],
+                           check=True, capture_output=True, text=True)
+            result = subprocess.run([str(binary)], check=True, capture_output=True, text=True,
+                                    env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", None) or error
+            print(f"FMA peak not measured: {source.name}: {str(detail).strip().splitlines()[-1]}")
+            return None
+    rate, isa, used = result.stdout.split()
+    print(f"FMA peak ({source.name}, {isa}, {used} threads): {float(rate):.1f} GFLOP/s")
+    return float(rate)
 
 
 def bench_config(
@@ -177,27 +209,36 @@ def main() -> None:
     dtypes: list[torch.dtype | None] = [None] + (native or ([torch.bfloat16] if args.bf16 else []))
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if bf16 else 'no'}")
+    ceiling = fma_peak(torch.get_num_threads()) if device.type == "cpu" else None
     peaks = {}
     for backward in (True, False):
         rates = {f"{'cl3d' if cl else 'ncdhw'} {PRECISION[dt]}": conv_peak(device, dt, cl, backward)
                  for dt in dtypes for cl in (False, True)}
+        peak = max(rates.values())
+        of_ceiling = f" (fastest: {100 * peak / ceiling:.0f} % of the FMA peak)" if ceiling else ""
         print(f"Conv3d 64->64 {'fwd+bwd' if backward else 'fwd    '} [2, 64, 30, 32, 22]: "
-              + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items()))
-        peaks["train" if backward else "inference"] = max(rates.values())
+              + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items()) + of_ceiling)
+        peaks["train" if backward else "inference"] = peak
     rows = bench_config("small", args.repeats, device, dtypes, args.compile)
     if not args.no_paper:
         rows += bench_config("paper", args.repeats, device, [None] + native, args.compile)
     width = max(len(r[0]) for r in rows)
     compiled = f" {'compiled s':>10} {'vs fast':>8} {'1st call s':>10}" if args.compile else ""
     print(f"{'what':{width}}  {'prec':5} {'plain s':>8} {'fast s':>8} {'speed-up':>8} {'fast GFLOP/s':>12} "
-          f"{'% conv peak':>11}{compiled}")
+          f"{'% conv peak':>11}{' % FMA peak' if ceiling else ''}{compiled}")
     for what, precision, seconds, rate in rows:
         plain_s, fast_s = seconds["plain"], seconds["fast"]
         peak = peaks["inference" if " inference " in what else "train"]
         compiled = (f" {seconds['compiled']:10.3f} {fast_s / seconds['compiled']:7.2f}x {seconds['compiling']:10.1f}"
                     if args.compile else "")
+        of_ceiling = f" {100 * rate / ceiling:10.0f}%" if ceiling else ""
         print(f"{what:{width}}  {precision:5} {plain_s:8.3f} {fast_s:8.3f} {plain_s / fast_s:7.2f}x {rate:12.1f} "
-              f"{100 * rate / peak:10.0f}%{compiled}")
+              f"{100 * rate / peak:10.0f}%{of_ceiling}{compiled}")
+    if ceiling:
+        for what, precision, seconds, rate in rows:
+            if precision == "fp32":
+                needed = rate * seconds["fast"] * GOAL / seconds["plain"]
+                print(f"{what}: {GOAL}x plain needs {needed:.1f} GFLOP/s, {100 * needed / ceiling:.0f} % of the FMA peak")
     if not bf16 and not args.bf16:
         print("bf16 not timed: this CPU has no AVX-512 BF16 / AMX, so bf16 convolutions take a slow "
               "reference path (several times slower than fp32); --bf16 times it anyway")
