@@ -16,8 +16,9 @@ inference. With ``--compile`` it also times the fast path through
 inductor's cache starts empty, so the first call compiles from scratch). On a CPU
 it also measures the fp32 arithmetic ceiling, the fused multiply-add rate of
 ``fma_peak.c`` (compiled with ``cc`` where one exists), and says what rate 1.5x
-the plain path would need in each fp32 row: above the ceiling, no change of
-software on this CPU can reach it. FLOPs are nominal (a convolution's taps on its
+the plain path would need in each fp32 row: above the ceiling, no implementation
+of the same arithmetic can reach it on this CPU (``bench_conv_algorithms.py`` times
+algorithms with fewer multiplications). FLOPs are nominal (a convolution's taps on its
 zero padding count too), so a convolution can show slightly more than 100 % of the
 FMA peak. Timings
 are disturbed by whatever else runs: the ratios, measured in turn on the same
