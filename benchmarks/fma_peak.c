@@ -20,33 +20,26 @@
 
 static volatile double sink; /* keeps the chains' results alive */
 
-/* Returns a sum of the chains, which main keeps, so that the compiler cannot drop the loop. */
-__attribute__((target("avx2,fma"))) static float chains_256(void) {
-    __m256 acc[CHAINS_256];
-    const __m256 scale = _mm256_set1_ps(0.999999f), shift = _mm256_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS_256; c++) acc[c] = _mm256_set1_ps((float)c);
-    for (long r = 0; r < ROUNDS; r++)
-#pragma GCC unroll 12
-        for (int c = 0; c < CHAINS_256; c++) acc[c] = _mm256_fmadd_ps(acc[c], scale, shift);
-    float lanes[8], sum = 0.0f;
-    for (int c = 0; c < CHAINS_256; c++) {
-        _mm256_storeu_ps(lanes, acc[c]);
-        sum += lanes[0];
+/* Defines NAME(): CHAINS independent chains of ROUNDS fused multiply-adds each, on
+ * vectors of type VEC, kept in registers (the inner loop is unrolled). Returns the sum
+ * of the chains' first lanes, which main keeps so that the compiler cannot drop the loop.
+ * One definition serves both instruction sets; only the vector type and intrinsics differ. */
+#define DEFINE_CHAINS(NAME, ISA, VEC, SET1, FMADD, FIRST_LANE, CHAINS)                  \
+    __attribute__((target(ISA))) static float NAME(void) {                               \
+        VEC acc[CHAINS];                                                                 \
+        const VEC scale = SET1(0.999999f), shift = SET1(1e-7f);                          \
+        for (int c = 0; c < CHAINS; c++) acc[c] = SET1((float)c);                        \
+        for (long r = 0; r < ROUNDS; r++) {                                              \
+            _Pragma("GCC unroll 24")                                                     \
+            for (int c = 0; c < CHAINS; c++) acc[c] = FMADD(acc[c], scale, shift);       \
+        }                                                                                \
+        float sum = 0.0f;                                                                \
+        for (int c = 0; c < CHAINS; c++) sum += FIRST_LANE(acc[c]);                      \
+        return sum;                                                                      \
     }
-    return sum;
-}
 
-__attribute__((target("avx512f"))) static float chains_512(void) {
-    __m512 acc[CHAINS_512];
-    const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS_512; c++) acc[c] = _mm512_set1_ps((float)c);
-    for (long r = 0; r < ROUNDS; r++)
-#pragma GCC unroll 24
-        for (int c = 0; c < CHAINS_512; c++) acc[c] = _mm512_fmadd_ps(acc[c], scale, shift);
-    float sum = 0.0f;
-    for (int c = 0; c < CHAINS_512; c++) sum += _mm512_reduce_add_ps(acc[c]);
-    return sum;
-}
+DEFINE_CHAINS(chains_256, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32, CHAINS_256)
+DEFINE_CHAINS(chains_512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32, CHAINS_512)
 
 int main(void) {
     __builtin_cpu_init();
